@@ -1,0 +1,25 @@
+# Batch neural style transfer (Gatys et al.): content x style pairs, cached style
+# targets, sharded GPU/CPU pair jobs, a summary table.  See README.md.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/inputs.smk"
+include: "workflow/rules/weights.smk"
+include: "workflow/rules/style.smk"
+include: "workflow/rules/stylize.smk"
+include: "workflow/rules/summary.smk"
+
+
+rule all:
+    input:
+        RESULTS / "summary.tsv",
+    default_target: True

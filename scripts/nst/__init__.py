@@ -1,0 +1,1 @@
+"""Batch neural style transfer (Gatys et al.): the library behind the workflow's scripts."""

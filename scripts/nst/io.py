@@ -1,0 +1,60 @@
+"""File helpers: atomic writes and content hashes.
+
+Every file this project writes at a final path goes through `atomic_write`, so a
+killed job or a full disk leaves either the old file or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
+    """Open a temporary file beside `path`; on success fsync and rename it into place.
+
+    On any error the temporary file is removed and `path` is left untouched.
+    The temporary name starts with a dot so that globs over results skip it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, data) -> None:
+    with atomic_write(path, "w") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True, allow_nan=True)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def canonical_json(data) -> str:
+    """JSON with sorted keys and no whitespace: equal data gives equal text."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))

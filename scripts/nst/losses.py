@@ -1,0 +1,97 @@
+"""The losses of Gatys et al. as pure functions over batched feature maps.
+
+All functions keep the batch dimension: image b's loss depends only on image b's
+features, so several pairs can be optimised in one forward/backward and still be
+mathematically independent of each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import torch
+from torch import Tensor
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """Gram matrix of each image's feature map, normalised by its size.
+
+    features: (B, C, H, W)  ->  (B, C, C) with G[b] = F_b F_b^T / (C * H * W),
+    where F_b is the (C, H*W) matrix of image b.  Normalising by the number of
+    entries makes targets comparable across image sizes (a style cached at one
+    size serves content images of any aspect ratio).  Accumulated in float32
+    even under autocast: low-precision Grams are what breaks L-BFGS.
+    """
+    b, c, h, w = features.shape
+    with torch.autocast(features.device.type, enabled=False):
+        flat = features.reshape(b, c, h * w).float()
+        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def content_loss(features: Tensor, target: Tensor) -> Tensor:
+    """Mean squared feature difference per image: (B, C, H, W) x 2 -> (B,)."""
+    return (features.float() - target.float()).pow(2).flatten(1).mean(1)
+
+
+def style_loss(gram: Tensor, target: Tensor) -> Tensor:
+    """Mean squared Gram difference per image: (B, C, C) x (B or 1, C, C) -> (B,)."""
+    return (gram - target).pow(2).flatten(1).mean(1)
+
+
+def tv_loss(image: Tensor) -> Tensor:
+    """Total variation (mean squared neighbour difference) per image: (B, 3, H, W) -> (B,)."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.pow(2).flatten(1).mean(1) + dy.pow(2).flatten(1).mean(1)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the three terms, one value per image in the batch (shape (B,))."""
+
+    content: Tensor
+    style: Tensor
+    tv: Tensor
+
+
+@dataclass
+class LossTerms:
+    """Per-image values of each weighted term, shape (B,)."""
+
+    content: Tensor
+    style: Tensor
+    tv: Tensor
+
+    @property
+    def total(self) -> Tensor:
+        return self.content + self.style + self.tv
+
+
+def gatys_loss(
+    image: Tensor,
+    features: Mapping[str, Tensor],
+    content_targets: Mapping[str, Tensor],
+    style_targets: Mapping[str, Tensor],
+    content_layers: Mapping[str, float],
+    style_layers: Mapping[str, float],
+    weights: LossWeights,
+) -> LossTerms:
+    """Weighted content + style + TV loss per image.
+
+    content_targets hold feature maps (B, C, H, W); style_targets hold Grams
+    (B, C, C).  Layer weights scale each layer's term before the global weights.
+    """
+    zero = image.new_zeros(image.shape[0], dtype=torch.float32)
+    content = zero
+    for name, layer_weight in content_layers.items():
+        content = content + layer_weight * content_loss(features[name], content_targets[name])
+    style = zero
+    for name, layer_weight in style_layers.items():
+        style = style + layer_weight * style_loss(gram_matrix(features[name]), style_targets[name])
+    tv = tv_loss(image.float())
+    return LossTerms(
+        content=weights.content * content,
+        style=weights.style * style,
+        tv=weights.tv * tv,
+    )

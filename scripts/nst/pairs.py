@@ -1,0 +1,164 @@
+"""Which pairs a run makes: every content x style, or the rows of a pairs sheet.
+
+Names: each image gets a key, its file name without the extension, used in output
+paths (results/stylized/{style}/{content}.png).  Where two files differ only by
+extension or case (a.jpg, A.png), both keep their extension in the key (a_jpg,
+A_png) so that no two inputs ever write the same output.
+
+A sheet is a TSV with columns `content` and `style` (file names relative to the
+content and style folders) and optional per-pair settings (see PAIR_OVERRIDES).
+A style cell may blend several styles: `starry.jpg:0.7+wave.jpg:0.3` (weights are
+normalised to sum to one; without weights the styles count equally).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from .settings import PAIR_OVERRIDES
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+class SheetError(ValueError):
+    """The pairs sheet has problems; the message lists each row and what to fix."""
+
+
+def list_files(folder: str | os.PathLike) -> list[Path]:
+    """Every entry directly in `folder` (files, links, odd names), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"input folder {folder} does not exist")
+    return sorted((p for p in folder.iterdir() if not p.is_dir()), key=lambda p: p.name)
+
+
+def image_keys(paths: Iterable[Path]) -> dict[Path, str]:
+    """A unique, path-safe key per file (see the module docstring)."""
+    paths = list(paths)
+    stems = Counter(unicodedata.normalize("NFC", p.stem).casefold() for p in paths)
+    keys = {}
+    for path in paths:
+        stem = unicodedata.normalize("NFC", path.stem)
+        key = stem if stems[stem.casefold()] == 1 else f"{stem}_{path.suffix.lstrip('.')}"
+        keys[path] = _UNSAFE.sub("_", key) or "_"
+    return keys
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    content: Path
+    styles: tuple[tuple[Path, float], ...]  # (style image, blend weight), weights sum to 1
+    overrides: Mapping = field(default_factory=dict)
+
+
+def all_combinations(contents: Iterable[Path], styles: Iterable[Path]) -> list[PairSpec]:
+    styles = list(styles)
+    return [PairSpec(c, ((s, 1.0),)) for c in contents for s in styles]
+
+
+def style_key(styles: tuple[tuple[Path, float], ...], keys: Mapping[Path, str]) -> str:
+    """`wave`, or `starry@0.7+wave@0.3` for a blend."""
+    if len(styles) == 1:
+        return keys[styles[0][0]]
+    return "+".join(f"{keys[path]}@{weight:.3g}" for path, weight in styles)
+
+
+def read_sheet(sheet: str | os.PathLike, content_dir: Path, style_dir: Path) -> list[PairSpec]:
+    """Parse and check a pairs sheet; raise SheetError listing every bad row."""
+    try:
+        table = pd.read_csv(sheet, sep="\t", dtype=str, comment="#", skip_blank_lines=True,
+                            keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise SheetError(f"pairs sheet {sheet}: cannot be read as TSV ({err})") from None
+    missing = {"content", "style"} - set(table.columns)
+    unknown = set(table.columns) - {"content", "style", *PAIR_OVERRIDES}
+    if missing or unknown:
+        raise SheetError(
+            f"pairs sheet {sheet}: "
+            + (f"missing column(s) {', '.join(sorted(missing))}; " if missing else "")
+            + (f"unknown column(s) {', '.join(sorted(unknown))}; " if unknown else "")
+            + f"columns are content, style and optionally {', '.join(PAIR_OVERRIDES)}"
+        )
+    problems, pairs, seen = [], [], {}
+    for index, row in table.iterrows():
+        line = index + 2  # 1-based, after the header
+        try:
+            content = _inside(content_dir, row["content"])
+            styles = _parse_styles(style_dir, row["style"])
+            overrides = _overrides(row)
+        except ValueError as err:
+            problems.append(f"row {line}: {err}")
+            continue
+        identity = (content, styles)
+        if identity in seen:
+            problems.append(f"row {line}: duplicates row {seen[identity]} (same content and style)")
+            continue
+        seen[identity] = line
+        pairs.append(PairSpec(content, styles, overrides))
+    if problems:
+        raise SheetError(f"pairs sheet {sheet} has problems:\n  " + "\n  ".join(problems))
+    if not pairs:
+        raise SheetError(f"pairs sheet {sheet} lists no pairs")
+    return pairs
+
+
+def _inside(folder: Path, name: str) -> Path:
+    name = name.strip()
+    if not name:
+        raise ValueError("empty file name")
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise ValueError(f"{name!r}: give a file name inside {folder}, not a path outside it")
+    path = folder / name
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist")
+    return path
+
+
+def _parse_styles(style_dir: Path, cell: str) -> tuple[tuple[Path, float], ...]:
+    cell = cell.strip()
+    if (style_dir / cell).is_file() and ".." not in Path(cell).parts:
+        return ((style_dir / cell, 1.0),)  # a single style, even if its name has + or :
+    parts = []
+    for item in cell.split("+"):
+        name, _, weight = item.strip().rpartition(":") if ":" in item else (item.strip(), "", "1")
+        try:
+            value = float(weight)
+        except ValueError:
+            raise ValueError(f"blend weight {weight!r} of {name!r} is not a number") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"blend weight of {name!r} must be a positive number, not {weight}")
+        parts.append((_inside(style_dir, name), value))
+    if len({p for p, _ in parts}) != len(parts):
+        raise ValueError(f"{cell!r} names a style twice")
+    total = sum(w for _, w in parts)
+    return tuple((p, w / total) for p, w in parts)
+
+
+def _overrides(row: Mapping) -> dict:
+    out = {}
+    for key in PAIR_OVERRIDES:
+        value = str(row.get(key, "")).strip()
+        if not value:
+            continue
+        if key == "preserve_color":
+            if value not in ("none", "luminance", "histogram"):
+                raise ValueError(f"preserve_color {value!r}: use none, luminance or histogram")
+            out[key] = value
+            continue
+        try:
+            number = int(value) if key in ("steps", "seed") else float(value)
+        except ValueError:
+            raise ValueError(f"{key} {value!r} is not a number") from None
+        if not math.isfinite(number) or number < 0 or (key == "steps" and number < 1):
+            raise ValueError(f"{key} must be a non-negative number{' >= 1' if key == 'steps' else ''}")
+        out[key] = number
+    return out

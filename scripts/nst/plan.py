@@ -1,0 +1,72 @@
+"""The run plan: every pair with its paths, the shards, and the styles to cache.
+
+Built by the workflow after input validation, from the accepted images.  Pure
+function of the config and the file listing, cheap enough for 100,000 pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Collection, Mapping
+
+from .pairs import PairSpec, all_combinations, image_keys, list_files, read_sheet, style_key
+from .shards import assign_shards
+
+
+@dataclass(frozen=True)
+class Plan:
+    pairs: dict[str, dict]  # pair key -> nst.shard.Pair fields (plain JSON for params)
+    shards: dict[str, list[str]]  # shard name -> pair keys
+    styles: dict[str, str]  # style key -> style image, for every style some pair uses
+
+    def shard_pairs(self, shard: str) -> list[dict]:
+        return [self.pairs[key] for key in self.shards[shard]]
+
+
+def candidates(config: Mapping) -> dict[str, list[Path]]:
+    """All files in the input folders (validation decides which are usable)."""
+    return {
+        "content": list_files(config["content_dir"]),
+        "style": list_files(config["style_dir"]),
+    }
+
+
+def make_plan(config: Mapping, accepted: Collection[Path]) -> Plan:
+    results = Path(config["results"])
+    found = candidates(config)
+    keys = {**image_keys(found["content"]), **image_keys(found["style"])}
+    if config.get("pairs"):
+        specs = read_sheet(config["pairs"], Path(config["content_dir"]), Path(config["style_dir"]))
+    else:
+        specs = all_combinations(found["content"], found["style"])
+    accepted = set(accepted)
+    usable = [s for s in specs if s.content in accepted and all(p in accepted for p, _ in s.styles)]
+    pairs, styles = {}, {}
+    for spec in usable:
+        pair = _pair(spec, keys, results)
+        pairs[pair["key"]] = pair
+        for path, _ in spec.styles:
+            styles[keys[path]] = str(path)
+    return Plan(pairs, assign_shards(pairs, config["shard_size"]), styles)
+
+
+def style_cache_path(results: Path, key: str) -> str:
+    return str(results / "cache" / "style_targets" / f"{key}.safetensors")
+
+
+def _pair(spec: PairSpec, keys: Mapping[Path, str], results: Path) -> dict:
+    content, style = keys[spec.content], style_key(spec.styles, keys)
+    return {
+        "key": f"{style}/{content}",
+        "content_name": spec.content.name,
+        "style_name": spec.styles[0][0].name if len(spec.styles) == 1
+        else "+".join(f"{p.name}:{w:.3g}" for p, w in spec.styles),
+        "content": str(spec.content),
+        "styles": [
+            [str(p), style_cache_path(results, keys[p]), round(w, 6)] for p, w in spec.styles
+        ],
+        "output": str(results / "stylized" / style / f"{content}.png"),
+        "record": str(results / "records" / style / f"{content}.json"),
+        "overrides": dict(spec.overrides),
+    }

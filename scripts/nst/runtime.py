@@ -1,0 +1,65 @@
+"""Per-job plumbing: the job log, the device, threads and batch size."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+
+@contextlib.contextmanager
+def job_log(path: str | os.PathLike) -> Iterator[Callable[[str], None]]:
+    """Log lines (timestamped, flushed) to the job's log file; log any error, re-raise it.
+
+    The error's first line also goes to stderr, so Snakemake's own output says
+    what went wrong, not only that the job failed.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger(f"nst.{path}")
+    logger.setLevel(logging.INFO)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger.addHandler(handler)
+    try:
+        yield logger.info
+    except Exception as err:
+        logger.exception("failed: %s", err)
+        print(f"error: {err} (log: {path})", file=sys.stderr)
+        raise
+    finally:
+        handler.close()
+        logger.removeHandler(handler)
+
+
+def pick_device(requested: str) -> str:
+    import torch  # imported here: log-only scripts need not load torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device: {requested} was asked for, but CUDA is not available here")
+    return requested
+
+
+def set_threads(threads: int) -> None:
+    """Use the cores Snakemake gave the job (never more than the machine has)."""
+    import torch
+
+    torch.set_num_threads(max(1, min(threads, os.cpu_count() or 1)))
+
+
+def pick_batch_size(requested: int | str, device: str, pixels: int) -> int:
+    """Images per forward/backward: 1 on CPU (batching gains nothing there); on a GPU
+    as many as fit in about half of the free memory (measured ~6 kB per pixel for VGG19
+    with L-BFGS history 50)."""
+    if requested != "auto":
+        return int(requested)
+    if not device.startswith("cuda"):
+        return 1
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    return max(1, min(16, int(0.5 * free / (6e3 * pixels))))

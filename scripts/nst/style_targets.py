@@ -1,0 +1,70 @@
+"""Style targets: the Gram matrices of a style image, computed once and cached.
+
+A cache file is a safetensors file (no pickle: it can come from anywhere and is
+still safe to read) with one (C, C) tensor per style size and layer, plus
+metadata naming the settings it was made with and the style image's sha256.  A
+cache that is damaged or was made with other settings is refused, never used.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
+
+from .backbones.base import FeatureExtractor
+from .images import load_image
+from .io import atomic_write, canonical_json, sha256_file
+from .losses import gram_matrix
+
+
+class StaleTargetsError(RuntimeError):
+    """A cached style target is damaged or does not match the current settings."""
+
+
+def compute(
+    net: FeatureExtractor,
+    style_path: str | os.PathLike,
+    layers: list[str],
+    sizes: list[int],
+    device: torch.device,
+) -> dict[str, torch.Tensor]:
+    """Gram matrix per (size, layer) of one style image, keyed "size/layer"."""
+    targets = {}
+    for size in sizes:
+        image = load_image(style_path, long_side=size).to(device)[None]
+        with torch.no_grad():
+            features = net(image, layers)
+        for layer in layers:
+            targets[f"{size}/{layer}"] = gram_matrix(features[layer])[0].cpu()
+    return targets
+
+
+def write(path: str | os.PathLike, targets: Mapping[str, torch.Tensor], settings: Mapping,
+          style_path: str | os.PathLike) -> None:
+    metadata = {
+        "settings": canonical_json(settings),
+        "style_sha256": sha256_file(style_path),
+    }
+    data = save({k: v.contiguous() for k, v in targets.items()}, metadata=metadata)
+    with atomic_write(path) as handle:
+        handle.write(data)
+
+
+def read(path: str | os.PathLike, settings: Mapping) -> tuple[dict[str, torch.Tensor], str]:
+    """The cached targets and the style's sha256; StaleTargetsError if unusable."""
+    try:
+        with safe_open(path, framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            targets = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (OSError, SafetensorError) as err:
+        raise StaleTargetsError(f"{path}: damaged style target cache ({err})") from None
+    if metadata.get("settings") != canonical_json(settings):
+        raise StaleTargetsError(f"{path}: made with other settings than this run's")
+    expected = {f"{s}/{layer}" for s in settings["style_sizes"] for layer in settings["style_layers"]}
+    if set(targets) != expected or not all(torch.isfinite(t).all() for t in targets.values()):
+        raise StaleTargetsError(f"{path}: incomplete or non-finite style targets")
+    return targets, metadata["style_sha256"]

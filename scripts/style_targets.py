@@ -1,0 +1,24 @@
+"""Snakemake script: compute and cache one style image's Gram matrices."""
+
+import time
+
+from nst import style_targets
+from nst.backbones import build_backbone
+from nst.runtime import job_log, pick_device, set_threads
+
+sm = snakemake  # noqa: F821  (provided by Snakemake)
+settings = sm.params.settings
+
+with job_log(sm.log[0]) as log:
+    set_threads(sm.threads)
+    device = pick_device(sm.config["device"])
+    started = time.perf_counter()
+    net = build_backbone(
+        settings["backbone"], sm.input.weights, settings["style_layers"], settings["pooling"]
+    ).to(device)
+    targets = style_targets.compute(
+        net, sm.input.style, settings["style_layers"], settings["style_sizes"], device
+    )
+    style_targets.write(sm.output[0], targets, settings, sm.input.style)
+    log(f"{sm.input.style}: {len(targets)} Gram matrices at sizes {settings['style_sizes']} "
+        f"on {device} in {time.perf_counter() - started:.1f} s")

@@ -1,0 +1,31 @@
+"""Snakemake script: optimise one shard of pairs; write its manifest (one row per pair)."""
+
+import pandas as pd
+from nst.io import atomic_write
+from nst.runtime import job_log, pick_batch_size, pick_device, set_threads
+from nst.shard import SUMMARY_COLUMNS, Pair, ShardRunner
+
+sm = snakemake  # noqa: F821  (provided by Snakemake)
+config = sm.config
+settings = sm.params.settings
+
+with job_log(sm.log[0]) as log:
+    set_threads(sm.threads)
+    device = pick_device(config["device"])
+    pixels = settings["size"] ** 2
+    runner = ShardRunner(
+        settings,
+        weights_file=sm.input.weights,
+        weights_sha256=config["weights"].get(settings["backbone"], {}).get("sha256"),
+        device=device,
+        batch_size=pick_batch_size(config["batch_size"], device, pixels),
+        progress_every=config["log_every"],
+        log=log,
+    )
+    rows = runner.run([Pair.from_dict(p) for p in sm.params.pairs])
+    failed = [r for r in rows if r["status"] != "ok"]
+    for row in failed:
+        log(f"FAILED {row['style']} x {row['content']}: {row['message']}")
+    with atomic_write(sm.output[0], "w") as handle:
+        pd.DataFrame(rows, columns=SUMMARY_COLUMNS).to_csv(handle, sep="\t", index=False)
+    log(f"shard done: {len(rows) - len(failed)} ok, {len(failed)} failed")

@@ -1,0 +1,23 @@
+# Input validation: runs before any pair job; bad files are listed, not fatal.
+
+
+checkpoint validate_inputs:
+    input:
+        # Broken links cannot be inputs; they reach the script through params.
+        [str(p) for files in CANDIDATES.values() for p in files if p.exists()],
+    output:
+        accepted=RESULTS / "inputs" / "accepted.tsv",
+        rejected=RESULTS / "inputs" / "rejected.tsv",
+    params:
+        files={role: [str(p) for p in files] for role, files in CANDIDATES.items()},
+        size=config["size"],
+        min_side=config["min_input_side"],
+        max_megapixels=config["max_input_megapixels"],
+        strict=config["strict"],
+        cache=RESULTS / "inputs" / ".validation-cache.json",
+    log:
+        LOGS / "validate_inputs.log",
+    threads: 4
+    localrule: True
+    script:
+        "../../scripts/validate_inputs.py"

@@ -1,0 +1,13 @@
+# The summary table: one row per pair, assembled from the shard manifests.
+
+
+rule summary:
+    input:
+        shard_manifests,
+    output:
+        RESULTS / "summary.tsv",
+    log:
+        LOGS / "summary.log",
+    localrule: True
+    script:
+        "../../scripts/summarize.py"

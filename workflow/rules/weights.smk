@@ -1,0 +1,25 @@
+# Backbone weights: downloaded once, on the machine that runs Snakemake, into
+# resources/weights/ (cluster jobs only read them).
+
+
+rule fetch_weights:
+    """`snakemake fetch_weights --cores 1`: get the weights of the configured backbone
+    (VGG19 when backbone is auto) while online."""
+    input:
+        FETCH_TARGET,
+    localrule: True
+
+
+rule download_weights:
+    output:
+        "resources/weights/{filename}",
+    params:
+        url=lambda wildcards: DOWNLOADS[wildcards.filename]["url"],
+        sha256=lambda wildcards: DOWNLOADS[wildcards.filename]["sha256"],
+    log:
+        LOGS / "download_weights" / "{filename}.log",
+    wildcard_constraints:
+        filename="|".join(re.escape(name) for name in DOWNLOADS),
+    localrule: True
+    script:
+        "../../scripts/fetch_weights.py"
