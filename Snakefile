@@ -20,6 +20,6 @@ include: "workflow/rules/summary.smk"
 
 
 rule all:
+    default_target: True
     input:
         RESULTS / "summary.tsv",
-    default_target: True

@@ -20,5 +20,7 @@ with job_log(sm.log[0]) as log:
         net, sm.input.style, settings["style_layers"], settings["style_sizes"], device
     )
     style_targets.write(sm.output[0], targets, settings, sm.input.style)
-    log(f"{sm.input.style}: {len(targets)} Gram matrices at sizes {settings['style_sizes']} "
-        f"on {device} in {time.perf_counter() - started:.1f} s")
+    log(
+        f"{sm.input.style}: {len(targets)} Gram matrices at sizes {settings['style_sizes']} "
+        f"on {device} in {time.perf_counter() - started:.1f} s"
+    )

@@ -1,6 +1,7 @@
 """Snakemake script: optimise one shard of pairs; write its manifest (one row per pair)."""
 
 import pandas as pd
+
 from nst.io import atomic_write
 from nst.runtime import job_log, pick_batch_size, pick_device, set_threads
 from nst.shard import SUMMARY_COLUMNS, Pair, ShardRunner

@@ -1,6 +1,7 @@
 """Snakemake script: concatenate the shard manifests into the summary table."""
 
 import pandas as pd
+
 from nst.io import atomic_write
 from nst.runtime import job_log
 from nst.shard import SUMMARY_COLUMNS

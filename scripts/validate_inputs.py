@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+
 from nst.io import atomic_write
 from nst.runtime import job_log
 from nst.validate import Limits, validate
@@ -26,9 +27,7 @@ with job_log(sm.log[0]) as log:
         if not (accepted.role == role).any():
             problems.append(f"no usable {role} image among {len(files[role])} file(s)")
     if problems:
-        details = "\n".join(
-            f"  {r.path}: {r.reason} ({r.action})" for r in rejected.itertuples()
-        )
+        details = "\n".join(f"  {r.path}: {r.reason} ({r.action})" for r in rejected.itertuples())
         raise RuntimeError("input validation failed: " + "; ".join(problems) + "\n" + details)
     with atomic_write(sm.output.rejected, "w") as handle:
         rejected[["path", "role", "reason", "action"]].to_csv(handle, sep="\t", index=False)

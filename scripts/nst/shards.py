@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def _hashes(key: str) -> tuple[int, int]:
@@ -46,6 +46,4 @@ def _split(name: str, members: list[str], size: int) -> dict[str, list[str]]:
         return {name: members}
     parts = math.ceil(len(members) / size)
     step = len(members) / parts
-    return {
-        f"{name}-{p}": members[round(p * step) : round((p + 1) * step)] for p in range(parts)
-    }
+    return {f"{name}-{p}": members[round(p * step) : round((p + 1) * step)] for p in range(parts)}

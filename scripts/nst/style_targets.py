@@ -9,7 +9,7 @@ cache that is damaged or was made with other settings is refused, never used.
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -43,8 +43,12 @@ def compute(
     return targets
 
 
-def write(path: str | os.PathLike, targets: Mapping[str, torch.Tensor], settings: Mapping,
-          style_path: str | os.PathLike) -> None:
+def write(
+    path: str | os.PathLike,
+    targets: Mapping[str, torch.Tensor],
+    settings: Mapping,
+    style_path: str | os.PathLike,
+) -> None:
     metadata = {
         "settings": canonical_json(settings),
         "style_sha256": sha256_file(style_path),
@@ -64,7 +68,9 @@ def read(path: str | os.PathLike, settings: Mapping) -> tuple[dict[str, torch.Te
         raise StaleTargetsError(f"{path}: damaged style target cache ({err})") from None
     if metadata.get("settings") != canonical_json(settings):
         raise StaleTargetsError(f"{path}: made with other settings than this run's")
-    expected = {f"{s}/{layer}" for s in settings["style_sizes"] for layer in settings["style_layers"]}
+    expected = {
+        f"{s}/{layer}" for s in settings["style_sizes"] for layer in settings["style_layers"]
+    }
     if set(targets) != expected or not all(torch.isfinite(t).all() for t in targets.values()):
         raise StaleTargetsError(f"{path}: incomplete or non-finite style targets")
     return targets, metadata["style_sha256"]

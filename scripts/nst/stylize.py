@@ -10,8 +10,8 @@ depend on what else is in the batch.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -57,9 +57,7 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def content_targets(
-    net: FeatureExtractor, content: Tensor, method: Method
-) -> dict[str, Tensor]:
+def content_targets(net: FeatureExtractor, content: Tensor, method: Method) -> dict[str, Tensor]:
     with torch.no_grad(), _autocast(content.device, method.precision):
         features = net(content, list(method.content_layers))
     return {name: value.detach() for name, value in features.items()}
@@ -94,8 +92,13 @@ def optimize(
         with _autocast(device, method.precision):
             features = net(image, layers)
         return gatys_loss(
-            image, features, targets, style_targets,
-            method.content_layers, method.style_layers, weights,
+            image,
+            features,
+            targets,
+            style_targets,
+            method.content_layers,
+            method.style_layers,
+            weights,
         )
 
     history = torch.zeros(method.steps, x.shape[0], len(TERMS), device=device)
@@ -134,6 +137,12 @@ def optimize(
 
     with torch.no_grad():
         final = _stack_terms(evaluate(x))
+        if method.optimizer == "lbfgs":
+            # The last move may have overshot; then return the last accepted point.
+            worse = ~(final[:, 3] <= optimizer.loss)
+            if worse.any():
+                x[worse] -= optimizer.last_step[worse].view_as(x[worse])
+                final = _stack_terms(evaluate(x))
     finite &= torch.isfinite(final).all(dim=1)
     return Outcome(
         image=x.detach().clamp(0, 1).cpu(),

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from PIL import Image
 
@@ -51,8 +51,10 @@ def check_file(path: Path, role: str, limits: Limits) -> Verdict:
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         if path.suffix.lower() == ".svg":
             return reject("SVG is a vector format", "render it to PNG first")
-        return reject(f"not an image file name ({path.suffix or 'no extension'})",
-                      f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}, or move the file away")
+        return reject(
+            f"not an image file name ({path.suffix or 'no extension'})",
+            f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}, or move the file away",
+        )
     if path.is_symlink() and not path.exists():
         return reject("broken symbolic link", "fix or remove the link")
     try:

@@ -14,8 +14,8 @@ import socket
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from .io import atomic_write, sha256_file
 

@@ -1,5 +1,4 @@
 # Shared set-up: the backbone, the resolved settings, and the plan of pairs and shards.
-import os
 import re
 import sys
 from pathlib import Path
@@ -7,6 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from nst.catalog import INFO, default_weights_file, resolve_backbone
+from nst.gpus import visible_gpus
 from nst.plan import candidates, make_plan
 from nst.settings import pair_settings, style_target_settings
 from nst.weights import WeightsError
@@ -34,32 +34,29 @@ def _downloads():
         own = config["weights"].get(name, {})
         url = own.get("url") or info.weights_url
         if url and not own.get("file"):
-            out[default_weights_file(name).name] = {"url": url, "sha256": own.get("sha256", "")}
+            out[default_weights_file(name).name] = {
+                "url": url,
+                "sha256": own.get("sha256", ""),
+            }
     return out
 
 
 DOWNLOADS = _downloads()
 _fetch = "vgg19" if config["backbone"] == "auto" else config["backbone"]
-FETCH_TARGET = str(config["weights"].get(_fetch, {}).get("file") or default_weights_file(_fetch))
-
-
-def _visible_gpus():
-    """GPUs this machine shows (no torch import: this runs at every parse)."""
-    if config["device"] == "cpu":
-        return 0
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() not in ("", "-1")])
-    return len(list(Path("/proc/driver/nvidia/gpus").glob("*")))
+FETCH_TARGET = str(
+    config["weights"].get(_fetch, {}).get("file") or default_weights_file(_fetch)
+)
 
 
 # Pair and style jobs take one GPU each where there is one; the profile caps the total.
-GPU_PER_JOB = 1 if _visible_gpus() else 0
+GPU_PER_JOB = 1 if visible_gpus(config["device"]) else 0
 
 try:
     CANDIDATES = candidates(config)
 except FileNotFoundError as err:
-    raise WorkflowError(f"{err}; set content_dir and style_dir in config.yaml") from None
+    raise WorkflowError(
+        f"{err}; set content_dir and style_dir in config.yaml"
+    ) from None
 for role, files in CANDIDATES.items():
     if not files:
         raise WorkflowError(

@@ -8,6 +8,12 @@ checkpoint validate_inputs:
     output:
         accepted=RESULTS / "inputs" / "accepted.tsv",
         rejected=RESULTS / "inputs" / "rejected.tsv",
+    log:
+        LOGS / "validate_inputs.log",
+    localrule: True
+    conda:
+        "../envs/nst.yaml"
+    threads: 4
     params:
         files={role: [str(p) for p in files] for role, files in CANDIDATES.items()},
         size=config["size"],
@@ -15,9 +21,5 @@ checkpoint validate_inputs:
         max_megapixels=config["max_input_megapixels"],
         strict=config["strict"],
         cache=RESULTS / "inputs" / ".validation-cache.json",
-    log:
-        LOGS / "validate_inputs.log",
-    threads: 4
-    localrule: True
     script:
         "../../scripts/validate_inputs.py"

@@ -8,13 +8,15 @@ rule style_targets:
         weights=WEIGHTS_FILE,
     output:
         RESULTS / "cache" / "style_targets" / "{style}.safetensors",
-    params:
-        settings=STYLE_SETTINGS,
     log:
         LOGS / "style_targets" / "{style}.log",
     wildcard_constraints:
         style="[^/]+",
+    conda:
+        "../envs/nst.yaml"
     resources:
         gpu=GPU_PER_JOB,
+    params:
+        settings=STYLE_SETTINGS,
     script:
         "../../scripts/style_targets.py"

@@ -9,5 +9,7 @@ rule summary:
     log:
         LOGS / "summary.log",
     localrule: True
+    conda:
+        "../envs/nst.yaml"
     script:
         "../../scripts/summarize.py"

@@ -13,13 +13,15 @@ rule fetch_weights:
 rule download_weights:
     output:
         "resources/weights/{filename}",
-    params:
-        url=lambda wildcards: DOWNLOADS[wildcards.filename]["url"],
-        sha256=lambda wildcards: DOWNLOADS[wildcards.filename]["sha256"],
     log:
         LOGS / "download_weights" / "{filename}.log",
     wildcard_constraints:
         filename="|".join(re.escape(name) for name in DOWNLOADS),
     localrule: True
+    conda:
+        "../envs/nst.yaml"
+    params:
+        url=lambda wildcards: DOWNLOADS[wildcards.filename]["url"],
+        sha256=lambda wildcards: DOWNLOADS[wildcards.filename]["sha256"],
     script:
         "../../scripts/fetch_weights.py"

@@ -9,7 +9,7 @@ optimises the input pixels, never the network.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +36,7 @@ class FeatureExtractor(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "FeatureExtractor":
+    def train(self, mode: bool = True) -> FeatureExtractor:
         # Batch-norm statistics must stay frozen: always evaluate in eval mode.
         return super().train(False)
 
@@ -48,7 +48,7 @@ class FeatureExtractor(nn.Module):
                 + ", ".join(self.layer_names)
             )
 
-    def truncated(self, keep: Iterable[str]) -> "FeatureExtractor":
+    def truncated(self, keep: Iterable[str]) -> FeatureExtractor:
         """A copy holding only the layers up to the deepest one in `keep`."""
         keep = list(keep)
         self.check_layers(keep)
@@ -71,4 +71,3 @@ class FeatureExtractor(nn.Module):
                 if len(out) == len(wanted):
                     break
         return out
-

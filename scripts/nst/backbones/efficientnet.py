@@ -25,7 +25,8 @@ Layers, with their stride and channels (timm's stage s, block i -> `block{s}_{i}
 from __future__ import annotations
 
 import re
-from typing import AbstractSet, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import AbstractSet
 
 import timm
 from torch import Tensor, nn

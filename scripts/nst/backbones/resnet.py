@@ -7,13 +7,14 @@ channels.  Offered for comparison and research use.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from torch import Tensor, nn
 from torchvision import models
 
 from .base import FeatureExtractor
 from .loading import load_module_state
+
 
 def build(name: str, state_dict: Mapping[str, Tensor], pooling: str = "max") -> FeatureExtractor:
     net = models.resnet50(weights=None)

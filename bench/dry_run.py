@@ -1,0 +1,90 @@
+"""How long Snakemake takes to plan a big collection (a dry run after validation).
+
+    .venv/bin/python bench/dry_run.py --contents 10000 --styles 10 --shard-size 16
+
+Makes tiny placeholder images in a temporary folder, validates them once (as a real
+run would), then times `snakemake -n` and reports its peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contents", type=int, default=10000)
+    parser.add_argument("--styles", type=int, default=10)
+    parser.add_argument("--shard-size", type=int, default=16)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for role, count in (("content", args.contents), ("style", args.styles)):
+            folder = work / role
+            folder.mkdir()
+            for i in range(count):
+                pixels = np.full((8, 8, 3), i % 256, np.uint8)
+                Image.fromarray(pixels).save(folder / f"{role}{i:05d}.png")
+        config = yaml.safe_load((REPO / "config.yaml").read_text())
+        config.update(
+            content_dir=str(work / "content"),
+            style_dir=str(work / "style"),
+            shard_size=args.shard_size,
+        )
+        (work / "config.yaml").write_text(yaml.safe_dump(config))
+        base = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(work),
+            "--configfile",
+            str(work / "config.yaml"),
+            "--cores",
+            "2",
+            "--quiet",
+            "all",
+        ]
+        started = time.perf_counter()
+        subprocess.run([*base, "--until", "validate_inputs"], check=True)
+        validated = time.perf_counter() - started
+
+        started = time.perf_counter()
+        done = subprocess.run([*base, "-n"], check=True, capture_output=True, text=True)
+        planned = time.perf_counter() - started
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        jobs = next(
+            (
+                line.split()[1]
+                for line in done.stdout.splitlines()
+                if line.startswith("stylize_shard")
+            ),
+            "?",
+        )
+
+    pairs = args.contents * args.styles
+    print(
+        f"collection      {args.contents} x {args.styles} = {pairs} pairs,"
+        f" shard_size {args.shard_size}"
+    )
+    print(f"validation      {validated:.1f} s (first run; later runs reuse the cache)")
+    print(f"dry run         {planned:.1f} s, {jobs} shard jobs, peak RSS {peak_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

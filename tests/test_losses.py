@@ -1,0 +1,63 @@
+"""The loss math against hand computations."""
+
+import torch
+
+from nst.losses import LossWeights, content_loss, gatys_loss, gram_matrix, style_loss, tv_loss
+
+
+def test_gram_matrix_by_hand():
+    # One image, 2 channels, 2x2 pixels: F = [[1, 2, 3, 4], [0, 1, 0, 1]].
+    features = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]]]])
+    # F F^T = [[30, 6], [6, 2]], divided by C*H*W = 8.
+    expected = torch.tensor([[[30.0, 6.0], [6.0, 2.0]]]) / 8
+    torch.testing.assert_close(gram_matrix(features), expected)
+
+
+def test_gram_matrix_is_per_image_in_a_batch():
+    batch = torch.randn(3, 4, 5, 6)
+    grams = gram_matrix(batch)
+    assert grams.shape == (3, 4, 4)
+    for b in range(3):
+        torch.testing.assert_close(grams[b], gram_matrix(batch[b : b + 1])[0])
+
+
+def test_gram_matrix_stays_float32_under_autocast():
+    features = torch.randn(2, 8, 4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        gram = gram_matrix(features)
+    assert gram.dtype == torch.float32
+    torch.testing.assert_close(gram, gram_matrix(features))
+
+
+def test_content_style_and_tv_losses_by_hand():
+    a = torch.zeros(2, 1, 2, 2)
+    b = torch.ones(2, 1, 2, 2)
+    b[1] *= 3
+    torch.testing.assert_close(content_loss(a, b), torch.tensor([1.0, 9.0]))
+    torch.testing.assert_close(
+        style_loss(torch.zeros(1, 2, 2), torch.full((1, 2, 2), 2.0)), torch.tensor([4.0])
+    )
+    # Two identical rows 0, 1, 2: horizontal steps all 1 (mean 1), vertical steps all 0.
+    ramp = torch.tensor([0.0, 1.0, 2.0]).expand(1, 3, 2, 3)
+    torch.testing.assert_close(tv_loss(ramp), torch.tensor([1.0]))
+
+
+def test_gatys_loss_weights_each_term_per_image():
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 8, 8)
+    features = {"a": torch.randn(2, 4, 4, 4), "b": torch.randn(2, 6, 2, 2)}
+    content = {"a": torch.randn(2, 4, 4, 4)}
+    style = {"a": torch.randn(2, 4, 4), "b": torch.randn(2, 6, 6)}
+    weights = LossWeights(
+        torch.tensor([1.0, 2.0]), torch.tensor([10.0, 0.0]), torch.tensor([0.5, 0.5])
+    )
+    terms = gatys_loss(image, features, content, style, {"a": 1.0}, {"a": 0.3, "b": 0.7}, weights)
+    expected_style = 0.3 * style_loss(gram_matrix(features["a"]), style["a"]) + 0.7 * style_loss(
+        gram_matrix(features["b"]), style["b"]
+    )
+    torch.testing.assert_close(
+        terms.content, torch.tensor([1.0, 2.0]) * content_loss(features["a"], content["a"])
+    )
+    torch.testing.assert_close(terms.style, torch.tensor([10.0, 0.0]) * expected_style)
+    torch.testing.assert_close(terms.tv, 0.5 * tv_loss(image))
+    torch.testing.assert_close(terms.total, terms.content + terms.style + terms.tv)

@@ -1,0 +1,136 @@
+"""A pair job end to end, without Snakemake: reuse, batching, failures, stale caches."""
+
+import json
+import os
+
+import pytest
+import torch
+import yaml
+from conftest import REPO, write_image
+
+from nst import style_targets
+from nst.backbones import build_backbone
+from nst.images import load_image
+from nst.settings import pair_settings, style_target_settings
+from nst.shard import Pair, ShardRunner
+
+
+@pytest.fixture
+def setup(tmp_path, vgg19_file):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.update(size=40, steps=6, backbone="vgg19")
+    settings = pair_settings(config, "vgg19", vgg19_file.name)
+    target_settings = style_target_settings(settings)
+    net = build_backbone("vgg19", vgg19_file, target_settings["style_layers"])
+    contents = [write_image(tmp_path / "content" / f"c{i}.png", 30, 40, seed=i) for i in range(3)]
+    style = write_image(tmp_path / "style" / "s.png", 40, 40, seed=9)
+    cache = tmp_path / "cache" / "s.safetensors"
+    targets = style_targets.compute(
+        net,
+        style,
+        target_settings["style_layers"],
+        target_settings["style_sizes"],
+        torch.device("cpu"),
+    )
+    style_targets.write(cache, targets, target_settings, style)
+    pairs = [
+        Pair(
+            key=f"s/c{i}",
+            content_name=c.name,
+            style_name="s.png",
+            content=str(c),
+            styles=((str(style), str(cache), 1.0),),
+            output=str(tmp_path / "out" / f"c{i}.png"),
+            record=str(tmp_path / "rec" / f"c{i}.json"),
+            overrides={},
+        )
+        for i, c in enumerate(contents)
+    ]
+    return settings, pairs, vgg19_file, cache
+
+
+def runner(settings, weights, batch_size=1, lines=None):
+    log = lines.append if lines is not None else lambda line: None
+    return ShardRunner(settings, str(weights), batch_size=batch_size, progress_every=3, log=log)
+
+
+def test_runs_pairs_and_logs_progress(setup):
+    settings, pairs, weights, _ = setup
+    lines = []
+    rows = runner(settings, weights, lines=lines).run(pairs)
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    for row, pair in zip(rows, pairs):
+        assert row["total_loss"] < row["initial_loss"]
+        assert load_image(pair.output).shape == (3, 30, 40)
+        record = json.loads(open(pair.record).read())
+        assert record["row"] == row and len(record["history"]["rows"]) == 6
+    assert sum("step 3/6" in line for line in lines) == 3  # a line every 3 steps
+    assert any("3 pairs: 0 already done, 3 to run" in line for line in lines)
+
+
+def test_a_rerun_keeps_finished_pairs_and_redoes_missing_ones(setup):
+    settings, pairs, weights, _ = setup
+    runner(settings, weights).run(pairs[:2])
+    stamps = [open(p.output, "rb").read() for p in pairs[:2]]
+    mtimes = [os.stat(p.output).st_mtime_ns for p in pairs[:2]]
+    lines = []
+    rows = runner(settings, weights, lines=lines).run(pairs)
+    assert any("3 pairs: 2 already done, 1 to run" in line for line in lines)
+    assert all(r["status"] == "ok" for r in rows)
+    assert [open(p.output, "rb").read() for p in pairs[:2]] == stamps
+    assert [os.stat(p.output).st_mtime_ns for p in pairs[:2]] == mtimes
+
+
+def test_a_changed_setting_redoes_the_pairs(setup):
+    settings, pairs, weights, _ = setup
+    runner(settings, weights).run(pairs[:1])
+    lines = []
+    runner({**settings, "style_weight": 10.0}, weights, lines=lines).run(pairs[:1])
+    assert any("1 pairs: 0 already done, 1 to run" in line for line in lines)
+    lines.clear()
+    override = Pair(**{**pairs[0].__dict__, "overrides": {"tv_weight": 0.5}})
+    runner({**settings, "style_weight": 10.0}, weights, lines=lines).run([override])
+    assert any("0 already done, 1 to run" in line for line in lines)
+
+
+def test_batched_results_equal_one_at_a_time(setup, tmp_path):
+    settings, pairs, weights, _ = setup
+    one = runner(settings, weights, batch_size=1).run(pairs)
+    singles = [load_image(p.output) for p in pairs]
+    batched_pairs = [
+        Pair(**{**p.__dict__, "output": p.output + ".b.png", "record": p.record + ".b"})
+        for p in pairs
+    ]
+    lines = []
+    many = runner(settings, weights, batch_size=3, lines=lines).run(batched_pairs)
+    assert any("start 3 pair(s)" in line for line in lines)
+    for a, b, single, pair in zip(one, many, singles, batched_pairs):
+        assert b["total_loss"] == pytest.approx(a["total_loss"], rel=1e-3)
+        assert (load_image(pair.output) - single).abs().max() <= 2 / 255
+
+
+def test_an_unreadable_content_fails_its_pair_only(setup):
+    settings, pairs, weights, _ = setup
+    open(pairs[1].content, "wb").write(b"not an image any more")
+    rows = runner(settings, weights).run(pairs)
+    assert [r["status"] for r in rows].count("ok") == 2
+    failed = next(r for r in rows if r["status"] == "failed")
+    assert "c1.png" in failed["message"] and "not an image" in failed["message"]
+
+
+def test_a_damaged_style_cache_is_recomputed_not_used(setup):
+    settings, pairs, weights, cache = setup
+    good = open(cache, "rb").read()
+    open(cache, "wb").write(good[: len(good) // 2])
+    lines = []
+    rows = runner(settings, weights, lines=lines).run(pairs[:1])
+    assert rows[0]["status"] == "ok"
+    assert any("damaged style target cache" in line and "recomputing" in line for line in lines)
+    style_targets.read(cache, style_target_settings(settings))  # valid again
+
+
+def test_a_cache_made_with_other_settings_is_refused(setup):
+    settings, _, _, cache = setup
+    other = style_target_settings({**settings, "style_layers": {"conv1_1": 1.0}})
+    with pytest.raises(style_targets.StaleTargetsError, match="other settings"):
+        style_targets.read(cache, other)
