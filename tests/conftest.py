@@ -10,8 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 from torchvision import models
+
+from nst import style_targets
+from nst.backbones import build_backbone
+from nst.settings import pair_settings, style_target_settings
+from nst.shard import Pair, ShardRunner
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,3 +57,43 @@ def write_image(path: Path, height: int = 48, width: int = 64, seed: int = 0) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pattern_image(height, width, seed)).save(path)
     return path
+
+
+@pytest.fixture
+def shard_setup(tmp_path, vgg19_file):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.update(size=40, steps=6, backbone="vgg19")
+    settings = pair_settings(config, "vgg19", vgg19_file.name)
+    target_settings = style_target_settings(settings)
+    net = build_backbone("vgg19", vgg19_file, target_settings["style_layers"])
+    contents = [write_image(tmp_path / "content" / f"c{i}.png", 30, 40, seed=i) for i in range(3)]
+    style = write_image(tmp_path / "style" / "s.png", 40, 40, seed=9)
+    cache = tmp_path / "cache" / "s.safetensors"
+    targets = style_targets.compute(
+        net,
+        style,
+        target_settings["style_layers"],
+        target_settings["style_sizes"],
+        torch.device("cpu"),
+    )
+    style_targets.write(cache, targets, target_settings, style)
+    pairs = [
+        Pair(
+            key=f"s/c{i}",
+            content_name=c.name,
+            style_name="s.png",
+            content=str(c),
+            styles=((str(style), str(cache), 1.0),),
+            output=str(tmp_path / "out" / f"c{i}.png"),
+            record=str(tmp_path / "rec" / f"c{i}.json"),
+            overrides={},
+        )
+        for i, c in enumerate(contents)
+    ]
+    return settings, pairs, vgg19_file, cache
+
+
+def runner(settings, weights, batch_size=1, lines=None):
+    """A ShardRunner on the CPU with a progress line every 3 steps, logging into `lines`."""
+    log = lines.append if lines is not None else lambda line: None
+    return ShardRunner(settings, str(weights), batch_size=batch_size, progress_every=3, log=log)

@@ -4,9 +4,9 @@ import pickle
 
 import pytest
 import torch
-from conftest import save_torchvision_checkpoint
 from torchvision import models
 
+from conftest import save_torchvision_checkpoint
 from nst.backbones import build_backbone
 from nst.catalog import FALLBACK, resolve_backbone
 from nst.weights import WeightsError, fetch, load_state_dict

@@ -7,9 +7,9 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from conftest import pattern_image
 from PIL import Image, PngImagePlugin
 
+from conftest import pattern_image
 from nst.images import ImageError, image_size, load_image, resize_long_side, save_png
 
 

@@ -1,8 +1,8 @@
 """Pair discovery: unique output names and the pairs sheet."""
 
 import pytest
-from conftest import write_image
 
+from conftest import write_image
 from nst.pairs import SheetError, image_keys, read_sheet, style_key
 
 

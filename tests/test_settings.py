@@ -1,9 +1,9 @@
 """Resolved settings: what reaches the rules as params."""
 
 import yaml
-from conftest import REPO
 from snakemake.utils import validate
 
+from conftest import REPO
 from nst.settings import pair_settings, stages, style_target_settings, with_overrides
 
 

@@ -4,58 +4,16 @@ import json
 import os
 
 import pytest
-import torch
-import yaml
-from conftest import REPO, write_image
 
+from conftest import runner
 from nst import style_targets
-from nst.backbones import build_backbone
 from nst.images import load_image
-from nst.settings import pair_settings, style_target_settings
-from nst.shard import Pair, ShardRunner
+from nst.settings import style_target_settings
+from nst.shard import Pair
 
 
-@pytest.fixture
-def setup(tmp_path, vgg19_file):
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config.update(size=40, steps=6, backbone="vgg19")
-    settings = pair_settings(config, "vgg19", vgg19_file.name)
-    target_settings = style_target_settings(settings)
-    net = build_backbone("vgg19", vgg19_file, target_settings["style_layers"])
-    contents = [write_image(tmp_path / "content" / f"c{i}.png", 30, 40, seed=i) for i in range(3)]
-    style = write_image(tmp_path / "style" / "s.png", 40, 40, seed=9)
-    cache = tmp_path / "cache" / "s.safetensors"
-    targets = style_targets.compute(
-        net,
-        style,
-        target_settings["style_layers"],
-        target_settings["style_sizes"],
-        torch.device("cpu"),
-    )
-    style_targets.write(cache, targets, target_settings, style)
-    pairs = [
-        Pair(
-            key=f"s/c{i}",
-            content_name=c.name,
-            style_name="s.png",
-            content=str(c),
-            styles=((str(style), str(cache), 1.0),),
-            output=str(tmp_path / "out" / f"c{i}.png"),
-            record=str(tmp_path / "rec" / f"c{i}.json"),
-            overrides={},
-        )
-        for i, c in enumerate(contents)
-    ]
-    return settings, pairs, vgg19_file, cache
-
-
-def runner(settings, weights, batch_size=1, lines=None):
-    log = lines.append if lines is not None else lambda line: None
-    return ShardRunner(settings, str(weights), batch_size=batch_size, progress_every=3, log=log)
-
-
-def test_runs_pairs_and_logs_progress(setup):
-    settings, pairs, weights, _ = setup
+def test_runs_pairs_and_logs_progress(shard_setup):
+    settings, pairs, weights, _ = shard_setup
     lines = []
     rows = runner(settings, weights, lines=lines).run(pairs)
     assert [r["status"] for r in rows] == ["ok"] * 3
@@ -68,8 +26,8 @@ def test_runs_pairs_and_logs_progress(setup):
     assert any("3 pairs: 0 already done, 3 to run" in line for line in lines)
 
 
-def test_a_rerun_keeps_finished_pairs_and_redoes_missing_ones(setup):
-    settings, pairs, weights, _ = setup
+def test_a_rerun_keeps_finished_pairs_and_redoes_missing_ones(shard_setup):
+    settings, pairs, weights, _ = shard_setup
     runner(settings, weights).run(pairs[:2])
     stamps = [open(p.output, "rb").read() for p in pairs[:2]]
     mtimes = [os.stat(p.output).st_mtime_ns for p in pairs[:2]]
@@ -81,8 +39,8 @@ def test_a_rerun_keeps_finished_pairs_and_redoes_missing_ones(setup):
     assert [os.stat(p.output).st_mtime_ns for p in pairs[:2]] == mtimes
 
 
-def test_a_changed_setting_redoes_the_pairs(setup):
-    settings, pairs, weights, _ = setup
+def test_a_changed_setting_redoes_the_pairs(shard_setup):
+    settings, pairs, weights, _ = shard_setup
     runner(settings, weights).run(pairs[:1])
     lines = []
     runner({**settings, "style_weight": 10.0}, weights, lines=lines).run(pairs[:1])
@@ -93,8 +51,8 @@ def test_a_changed_setting_redoes_the_pairs(setup):
     assert any("0 already done, 1 to run" in line for line in lines)
 
 
-def test_batched_results_equal_one_at_a_time(setup, tmp_path):
-    settings, pairs, weights, _ = setup
+def test_batched_results_equal_one_at_a_time(shard_setup, tmp_path):
+    settings, pairs, weights, _ = shard_setup
     one = runner(settings, weights, batch_size=1).run(pairs)
     singles = [load_image(p.output) for p in pairs]
     batched_pairs = [
@@ -109,8 +67,8 @@ def test_batched_results_equal_one_at_a_time(setup, tmp_path):
         assert (load_image(pair.output) - single).abs().max() <= 2 / 255
 
 
-def test_an_unreadable_content_fails_its_pair_only(setup):
-    settings, pairs, weights, _ = setup
+def test_an_unreadable_content_fails_its_pair_only(shard_setup):
+    settings, pairs, weights, _ = shard_setup
     open(pairs[1].content, "wb").write(b"not an image any more")
     rows = runner(settings, weights).run(pairs)
     assert [r["status"] for r in rows].count("ok") == 2
@@ -118,8 +76,8 @@ def test_an_unreadable_content_fails_its_pair_only(setup):
     assert "c1.png" in failed["message"] and "not an image" in failed["message"]
 
 
-def test_a_damaged_style_cache_is_recomputed_not_used(setup):
-    settings, pairs, weights, cache = setup
+def test_a_damaged_style_cache_is_recomputed_not_used(shard_setup):
+    settings, pairs, weights, cache = shard_setup
     good = open(cache, "rb").read()
     open(cache, "wb").write(good[: len(good) // 2])
     lines = []
@@ -129,8 +87,8 @@ def test_a_damaged_style_cache_is_recomputed_not_used(setup):
     style_targets.read(cache, style_target_settings(settings))  # valid again
 
 
-def test_a_cache_made_with_other_settings_is_refused(setup):
-    settings, _, _, cache = setup
+def test_a_cache_made_with_other_settings_is_refused(shard_setup):
+    settings, _, _, cache = shard_setup
     other = style_target_settings({**settings, "style_layers": {"conv1_1": 1.0}})
     with pytest.raises(style_targets.StaleTargetsError, match="other settings"):
         style_targets.read(cache, other)

@@ -9,6 +9,7 @@ import time
 import pandas as pd
 import pytest
 import yaml
+
 from conftest import REPO, write_image
 
 pytestmark = pytest.mark.slow

@@ -10,6 +10,7 @@ atomically, image first, so a record always describes a complete image.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import time
@@ -28,9 +29,10 @@ from .images import ImageError, load_image, resize, save_png, scaled_size
 from .io import canonical_json, remove_stale_parts, sha256_file, write_json
 from .losses import LossWeights
 from .settings import style_target_settings, with_overrides
-from .stylize import TERMS, Method, optimize
+from .stylize import TERMS, Method, Outcome, optimize
 
 SUMMARY_COLUMNS = [
+    "pair",
     "content",
     "style",
     "backbone",
@@ -152,6 +154,7 @@ def finished_row(pair: Pair, fp: str) -> dict | None:
 def base_row(task: Task, device: str) -> dict:
     s = task.settings
     return {
+        "pair": task.pair.key,
         "content": task.pair.content_name,
         "style": task.pair.style_name,
         "backbone": s["backbone"],
@@ -164,6 +167,79 @@ def base_row(task: Task, device: str) -> dict:
         "status": "failed",
         "message": "",
     }
+
+
+# What a pair that diverged is retried with.
+SAFER_LR = 0.25
+SAFER = f"fp32 and {SAFER_LR:g} x the learning rate"
+
+
+class BatchResult:
+    """The outcome of a batch over all its stages, per image."""
+
+    def __init__(self, size: int, retried: bool = False):
+        self.stages: list[tuple[int, Outcome]] = []
+        self.retried = [retried] * size
+
+    def add_stage(self, size: int, outcome: Outcome) -> None:
+        self.stages.append((size, outcome))
+
+    @property
+    def last(self) -> Outcome:
+        return self.stages[-1][1]
+
+    @property
+    def image(self) -> torch.Tensor:
+        return self.last.image
+
+    @property
+    def final(self) -> torch.Tensor:
+        return self.last.final
+
+    @property
+    def steps(self) -> int:
+        return sum(outcome.steps_done for _, outcome in self.stages)
+
+    def initial(self, b: int) -> float:
+        return float(self.stages[0][1].history[0, b, 3])
+
+    def ok(self, b: int) -> bool:
+        """Finite, and better than where it started (else it diverged)."""
+        final = float(self.final[b, 3])
+        return bool(self.last.finite[b]) and final <= self.initial(b)
+
+    def curve(self, b: int) -> dict:
+        """Image b's loss terms at every step of every stage (for plots)."""
+        return {
+            "columns": ["size", "step", *TERMS],
+            "rows": [
+                [size, step + 1, *values[b].tolist()]
+                for size, outcome in self.stages
+                for step, values in enumerate(outcome.history)
+            ],
+        }
+
+    def extend(self, other: BatchResult) -> None:
+        """Append another batch's images (same stages) after this one's."""
+        for (_, mine), (_, theirs) in zip(self.stages, other.stages):
+            mine.image = torch.cat([mine.image, theirs.image])
+            mine.final = torch.cat([mine.final, theirs.final])
+            mine.finite = torch.cat([mine.finite, theirs.finite])
+            steps = min(mine.history.shape[0], theirs.history.shape[0])
+            mine.history = torch.cat([mine.history[:steps], theirs.history[:steps]], dim=1)
+        self.retried += other.retried
+
+    def replace(self, indices: list[int], other: BatchResult) -> None:
+        """Put another batch's results (one per index) in place of these images."""
+        for (_, mine), (_, theirs) in zip(self.stages, other.stages):
+            for j, b in enumerate(indices):
+                mine.image[b] = theirs.image[j]
+                mine.final[b] = theirs.final[j]
+                mine.finite[b] = theirs.finite[j]
+                steps = min(mine.history.shape[0], theirs.history.shape[0])
+                mine.history[:steps, b] = theirs.history[:steps, j]
+        for b in indices:
+            self.retried[b] = True
 
 
 class ShardRunner:
@@ -253,12 +329,45 @@ class ShardRunner:
         if batch[0][0] is None:  # unreadable content images
             return [{**base_row(task, device), "message": message} for _, task, message in batch]
         tasks = [task for _, task, _ in batch]
-        contents = torch.stack([content for _, _, content in batch]).to(self.device)
-        height, width = contents.shape[-2:]
+        contents = torch.stack([content for _, _, content in batch])
         started = time.perf_counter()
+        result = self._optimize_or_split(tasks, contents)
+        diverged = [b for b in range(len(tasks)) if not result.ok(b)]
+        if diverged:
+            self.log(f"{len(diverged)} pair(s) diverged; retrying them with {SAFER}")
+            retry = self._optimize_or_split([tasks[b] for b in diverged], contents[diverged], True)
+            result.replace(diverged, retry)
+        seconds = (time.perf_counter() - started) / len(tasks)
+        rows = [self._finish(task, result, b, contents[b], seconds) for b, task in enumerate(tasks)]
+        self.log(f"done {len(tasks)} pair(s) in {seconds * len(tasks):.1f} s")
+        return rows
+
+    def _optimize_or_split(
+        self, tasks: list[Task], contents: torch.Tensor, safer: bool = False
+    ) -> BatchResult:
+        """Optimise a batch; if the GPU runs out of memory, do it in two halves."""
+        try:
+            return self._optimize(tasks, contents, safer)
+        except torch.OutOfMemoryError:
+            if len(tasks) == 1:
+                raise RuntimeError(
+                    f"out of GPU memory for a single {contents.shape[-1]}x{contents.shape[-2]} "
+                    "image; lower size or lbfgs_history, or use a GPU with more memory"
+                ) from None
+            torch.cuda.empty_cache()
+            half = len(tasks) // 2
+            self.log(f"out of GPU memory with {len(tasks)} images; retrying as {half} + rest")
+            first = self._optimize_or_split(tasks[:half], contents[:half], safer)
+            first.extend(self._optimize_or_split(tasks[half:], contents[half:], safer))
+            return first
+
+    def _optimize(self, tasks: list[Task], contents: torch.Tensor, safer: bool) -> BatchResult:
+        """Run every stage (coarse to fine) for a batch of same-size pairs."""
         net = self.network()
-        x, history, outcome = None, [], None
+        contents = contents.to(self.device)
+        height, width = contents.shape[-2:]
         s0 = tasks[0].settings
+        x, result = None, BatchResult(len(tasks), retried=safer)
         for stage, (size, steps) in enumerate(s0["stages"]):
             stage_hw = scaled_size(height, width, size)
             content = resize(contents, stage_hw)
@@ -268,9 +377,9 @@ class ShardRunner:
                 style_layers=s0["style_layers"],
                 optimizer=s0["optimizer"],
                 steps=steps,
-                learning_rate=s0["learning_rate"],
+                learning_rate=s0["learning_rate"] * (SAFER_LR if safer else 1.0),
                 lbfgs_history=s0["lbfgs_history"],
-                precision=s0["precision"],
+                precision="fp32" if safer else s0["precision"],
             )
             style_size = max(1, round(size * s0["style_scale"]))
             grams = {
@@ -300,34 +409,39 @@ class ShardRunner:
                 on_progress=self._progress(label, steps, time.perf_counter()),
                 progress_every=self.progress_every,
             )
-            history.append((size, outcome.history))
+            result.add_stage(size, outcome)
             x = outcome.image
-        seconds = (time.perf_counter() - started) / len(tasks)
-        rows = []
-        for b, task in enumerate(tasks):
-            row = base_row(task, device)
-            final = outcome.final[b].tolist()
-            row.update(
-                width=int(width),
-                height=int(height),
-                steps=sum(h.shape[0] for _, h in history),
-                content_loss=final[0],
-                style_loss=final[1],
-                tv_loss=final[2],
-                total_loss=final[3],
-                initial_loss=float(history[0][1][0, b, 3]),
-                seconds=round(seconds, 3),
+        return result
+
+    def _finish(
+        self, task: Task, result: BatchResult, b: int, content: torch.Tensor, seconds: float
+    ) -> dict:
+        """The pair's summary row; for a good result also its image and record, in that order."""
+        row = base_row(task, str(self.device))
+        final = result.final[b].tolist()
+        row.update(
+            width=int(content.shape[-1]),
+            height=int(content.shape[-2]),
+            steps=result.steps,
+            content_loss=final[0],
+            style_loss=final[1],
+            tv_loss=final[2],
+            total_loss=final[3],
+            initial_loss=result.initial(b),
+            seconds=round(seconds, 3),
+        )
+        if result.retried[b]:
+            row["message"] = f"the loss diverged; retried with {SAFER}"
+            row["precision"] = "fp32"
+        if not result.ok(b):
+            row["message"] = (
+                f"the loss diverged (NaN, Inf or above its start) even with {SAFER}; "
+                "lower style_weight or learning_rate"
             )
-            if not bool(outcome.finite[b]):
-                row["message"] = (
-                    "the loss became NaN or infinite; lower the learning rate or the style weight"
-                )
-                rows.append(row)
-                continue
-            image = preserve_color(
-                outcome.image[b], contents[b].cpu(), task.settings["preserve_color"]
-            )
-            row["status"] = "ok"
+            return row
+        row["status"] = "ok"
+        image = preserve_color(result.image[b], content, task.settings["preserve_color"])
+        try:
             save_png(
                 image,
                 task.pair.output,
@@ -338,22 +452,16 @@ class ShardRunner:
             )
             write_json(
                 task.pair.record,
-                {
-                    "fingerprint": task.fingerprint,
-                    "row": row,
-                    "history": {
-                        "columns": ["size", "step", *TERMS],
-                        "rows": [
-                            [size, step + 1, *values[b].tolist()]
-                            for size, hist in history
-                            for step, values in enumerate(hist)
-                        ],
-                    },
-                },
+                {"fingerprint": task.fingerprint, "row": row, "history": result.curve(b)},
             )
-            rows.append(row)
-        self.log(f"done {len(tasks)} pair(s) in {seconds * len(tasks):.1f} s")
-        return rows
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+            raise RuntimeError(
+                f"disk full while writing {task.pair.output}: free some space and run again "
+                "(finished pairs are kept; nothing half-written was left)"
+            ) from err
+        return row
 
     def _init(self, tasks: list[Task], content: torch.Tensor) -> torch.Tensor:
         """Starting images at the first stage's size: the content, seeded noise, or a file."""

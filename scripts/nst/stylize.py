@@ -46,7 +46,7 @@ class Outcome:
     image: Tensor  # (B, 3, H, W) on the CPU
     final: Tensor  # (B, 4) content, style, tv, total at the returned image
     history: Tensor  # (steps, B, 4) the same at each evaluated iterate
-    finite: Tensor  # (B,) bool: False where the loss became NaN/Inf
+    finite: Tensor  # (B,) bool: False where the loss or the image became NaN/Inf
     steps_done: int = 0
 
 
@@ -124,11 +124,14 @@ def optimize(
     else:
         raise ValueError(f"unknown optimizer {method.optimizer!r}")
 
+    # Checked at progress points only, so that the device is not synchronised every step.
+    # L-BFGS backtracks out of a NaN evaluation, so what counts is its accepted loss.
     finite = torch.ones(x.shape[0], dtype=torch.bool, device=device)
     for step in range(method.steps):
         advance()
         if (step + 1) % progress_every == 0 or step + 1 == method.steps:
-            finite &= torch.isfinite(history[: step + 1]).all(dim=(0, 2))
+            current = optimizer.loss if method.optimizer == "lbfgs" else history[step, :, 3]
+            finite &= torch.isfinite(current) & torch.isfinite(x.detach()).flatten(1).all(1)
             if on_progress is not None:
                 on_progress(step + 1, history[step].cpu())
             if not finite.any():
