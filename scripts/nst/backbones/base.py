@@ -63,9 +63,16 @@ class FeatureExtractor(nn.Module):
         wanted = set(layers)
         self.check_layers(wanted)
         out: dict[str, Tensor] = {}
+        previous = None
         x = (image - self.mean) / self.std
         for name, layer in zip(self.layer_names, self.layers):
-            x = layer(x)
+            # A ReLU may overwrite its input unless that input is a returned feature:
+            # one activation-sized buffer less to allocate and write per layer.
+            if isinstance(layer, nn.ReLU) and x is not out.get(previous):
+                x = torch.relu_(x)
+            else:
+                x = layer(x)
+            previous = name
             if name in wanted:
                 out[name] = x
                 if len(out) == len(wanted):
