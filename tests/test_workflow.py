@@ -108,7 +108,7 @@ def test_run_rerun_and_setting_changes(workdir):
     shards = len(list((workdir / "results" / "shards").glob("*.tsv")))
 
     update_config(workdir, style_weight=1e5)
-    assert planned(workdir) == {"stylize_shard": shards, "summary": 1, "all": 1}
+    assert planned(workdir) == {"stylize_shard": shards, "summary": 1, "gallery": 1, "all": 1}
 
     update_config(workdir, style_layers={"conv1_1": 1.0, "conv2_1": 1.0})
     jobs = planned(workdir)

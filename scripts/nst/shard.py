@@ -148,7 +148,14 @@ def finished_row(pair: Pair, fp: str) -> dict | None:
         return None
     if record.get("fingerprint") != fp or not Path(pair.output).is_file():
         return None
-    return record["row"]
+    # Names come from this run (a record may predate a column or a renamed file).
+    return {
+        **record["row"],
+        "pair": pair.key,
+        "content": pair.content_name,
+        "style": pair.style_name,
+        "output": pair.output,
+    }
 
 
 def base_row(task: Task, device: str) -> dict:

@@ -1,0 +1,159 @@
+"""The collection a gallery shows, read from the workflow's outputs (never from the jobs).
+
+Rows are content images, columns are styles, cells are pairs.  Everything comes
+from `summary.tsv` (one row per pair) and `inputs/accepted.tsv` (where the
+original images are); the pair's record JSON is found by its key.  Reading a
+summary of 100,000 rows takes about a second.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A content image (a row) or a style (a column)."""
+
+    key: str  # the key in output paths: results/stylized/{style}/{content}.png
+    name: str  # the file name (for blends: "a.jpg:0.7+b.jpg:0.3")
+    sources: tuple[Path, ...]  # original file(s); empty when unknown, several for a blend
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One pair: its summary row and where its image and record are."""
+
+    pair: str  # "{style}/{content}"
+    style: str  # style key
+    content: str  # content key
+    row: Mapping[str, str]
+    image: Path | None  # the stylized PNG, when the pair succeeded and the file exists
+    record: Path  # results/records/{style}/{content}.json (may be missing)
+
+    @property
+    def ok(self) -> bool:
+        return self.image is not None
+
+
+@dataclass
+class Collection:
+    contents: list[Entry]
+    styles: list[Entry]
+    cells: dict[tuple[str, str], Cell] = field(default_factory=dict)  # (style, content) -> cell
+
+    def cell(self, style: str, content: str) -> Cell | None:
+        return self.cells.get((style, content))
+
+    @functools.cached_property
+    def ok_count(self) -> int:
+        """Pairs with an image (computed once: every page shows it)."""
+        return sum(1 for cell in self.cells.values() if cell.ok)
+
+
+def natural_key(text: str) -> tuple:
+    """Sort "photo 2" before "photo 10", case-insensitively."""
+    parts = []
+    for chunk in _digit_split(text.casefold()):
+        parts.append((0, int(chunk), "") if chunk.isdigit() else (1, 0, chunk))
+    return tuple(parts)
+
+
+def _digit_split(text: str) -> list[str]:
+    out, current = [], ""
+    for char in text:
+        if current and char.isdigit() != current[-1].isdigit():
+            out.append(current)
+            current = ""
+        current += char
+    return out + ([current] if current else [])
+
+
+def pair_keys(row: Mapping[str, str], results: Path) -> tuple[str, str]:
+    """(style key, content key) of a summary row.
+
+    From its `pair` column ("style/content"; keys never contain "/"), or, in a
+    summary written before that column existed, from its output path
+    (results/stylized/{style}/{content}.png).
+    """
+    pair = (row.get("pair") or "").strip()
+    if "/" in pair:
+        style, content = pair.split("/", 1)
+        return style, content
+    output = Path(row.get("output") or "")
+    if output.suffix != ".png" or output.parent == Path("."):
+        raise ValueError(f"summary row without a pair key or output path: {dict(row)}")
+    return output.parent.name, output.name[: -len(".png")]
+
+
+def read_table(path: str | os.PathLike) -> list[dict[str, str]]:
+    """A TSV as a list of dicts of strings (empty cells are empty strings)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def style_components(name: str, known: Mapping[str, Path]) -> tuple[Path, ...]:
+    """The style file(s) of a summary `style` cell: one file, or each part of a blend."""
+    if name in known:
+        return (known[name],)
+    parts = []
+    for item in name.split("+"):
+        file, _, weight = item.rpartition(":")
+        file = file if file and _is_number(weight) else item
+        if file in known:
+            parts.append(known[file])
+    return tuple(parts)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def load_collection(
+    summary: str | os.PathLike,
+    accepted: str | os.PathLike | None,
+    results: str | os.PathLike,
+) -> Collection:
+    """The gallery's grid from the summary table and the accepted inputs."""
+    results = Path(results)
+    originals: dict[str, dict[str, Path]] = {"content": {}, "style": {}}
+    if accepted is not None and Path(accepted).is_file():
+        for row in read_table(accepted):
+            originals.setdefault(row["role"], {})[Path(row["path"]).name] = Path(row["path"])
+    contents: dict[str, Entry] = {}
+    styles: dict[str, Entry] = {}
+    cells: dict[tuple[str, str], Cell] = {}
+    for row in read_table(summary):
+        style, content = pair_keys(row, results)
+        if content not in contents:
+            source = originals["content"].get(row.get("content", ""))
+            contents[content] = Entry(
+                content, row.get("content", content), (source,) if source else ()
+            )
+        if style not in styles:
+            name = row.get("style", style)
+            styles[style] = Entry(style, name, style_components(name, originals["style"]))
+        output = Path(row["output"]) if row.get("output") else None
+        ok = row.get("status") == "ok" and output is not None and output.is_file()
+        cells[(style, content)] = Cell(
+            pair=f"{style}/{content}",
+            style=style,
+            content=content,
+            row=row,
+            image=output if ok else None,
+            record=results / "records" / style / f"{content}.json",
+        )
+    return Collection(
+        contents=sorted(contents.values(), key=lambda i: natural_key(i.key)),
+        styles=sorted(styles.values(), key=lambda i: natural_key(i.key)),
+        cells=cells,
+    )

@@ -1,0 +1,158 @@
+"""The gallery in a real browser: headless Chromium opens it from file://.
+
+Needs Debian's `chromium` (.ci/run installs it with apt-get) and the `playwright`
+package from requirements-dev.txt, which drives that binary (no `playwright
+install`, no download).  Without Chromium the test fails and says how to get it;
+developers without it can set NST_SKIP_BROWSER=1.  NST_CHROMIUM names another
+binary.  Screenshots are kept under the test's tmp folder (results/screenshots/;
+the path is printed) and copied to $NST_TEST_ARTIFACTS when that is set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from test_gallery import FULL_SIZE, build, make_results
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def chromium() -> str:
+    if os.environ.get("NST_SKIP_BROWSER") == "1":
+        pytest.skip("NST_SKIP_BROWSER=1: browser test skipped")
+    path = os.environ.get("NST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).is_file():
+        pytest.fail(
+            f"Chromium not found (looked for {path}): install it with `apt-get install -y "
+            "--no-install-recommends chromium` (as .ci/run does), point NST_CHROMIUM at a "
+            "Chromium binary, or set NST_SKIP_BROWSER=1 to skip this test",
+            pytrace=False,
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail(
+            "the playwright package is missing: pip install -r requirements-dev.txt",
+            pytrace=False,
+        )
+    return path
+
+
+def keep(screenshot: Path) -> None:
+    print(f"screenshot: {screenshot}")
+    folder = os.environ.get("NST_TEST_ARTIFACTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(screenshot, Path(folder) / screenshot.name)
+
+
+ALL_IMAGES_LOADED = """() => {
+  const images = [...document.querySelectorAll("table.grid img")];
+  return images.length > 0 && images.every((img) => img.complete);
+}"""
+
+
+def load_every_thumbnail(page) -> list[dict]:
+    """Scroll every grid image into view (lazy ones load then); their natural sizes."""
+    for image in page.locator("table.grid img").all():
+        image.scroll_into_view_if_needed()
+    page.wait_for_function(ALL_IMAGES_LOADED, timeout=15_000)
+    return page.eval_on_selector_all(
+        "table.grid img",
+        "els => els.map((e) => ({src: e.getAttribute('src'), width: e.naturalWidth}))",
+    )
+
+
+def test_gallery_in_headless_chromium(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    binary = chromium()
+    contents = ["photo 0.png", "a#b%c d.png", "ünïcode.png", "p3.png", "p4.png"]
+    styles = ["wave.jpg", "starry night.jpg"]
+    make_results(tmp_path, contents, styles, failed=[("wave.jpg", "p3.png")])
+    report = build(tmp_path, rows_per_page=3)
+    assert len(report.pages) == 2
+    gallery = tmp_path / "results" / "gallery"
+    shots = tmp_path / "results" / "screenshots"
+    shots.mkdir()
+
+    problems, requests = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on("requestfailed", lambda r: problems.append(f"failed request {r.url}"))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto((gallery / "index.html").as_uri())
+
+            images = load_every_thumbnail(page)
+            broken = [i["src"] for i in images if i["width"] == 0]
+            assert not broken, f"thumbnails that did not load: {broken}"
+            # 3 contents (rows) and 2 styles (columns) as headers, 3 x 2 pairs but one failed
+            assert len(images) == 3 + 2 + 5
+            assert page.locator("a.pair").count() == 6
+            page.screenshot(path=shots / "gallery-page-1.png", full_page=True)
+            keep(shots / "gallery-page-1.png")
+
+            # Hover text: the pair's losses, time and settings.
+            title = page.locator("a.pair").first.get_attribute("title")
+            assert "style 3e+05" in title and "lbfgs" in title and "2.5 s" in title  # c=1, s=1
+
+            # A click opens the detail view with the full-size image and its loss curves.
+            page.locator("a.pair:not(.failed)").first.click()
+            viewer = page.locator("#viewer")
+            viewer.wait_for(state="visible")
+            page.wait_for_function(
+                "() => document.getElementById('v-image').complete"
+                " && document.getElementById('v-curve').complete"
+            )
+            full = page.eval_on_selector(
+                "#v-image", "e => ({w: e.naturalWidth, h: e.naturalHeight, src: e.src})"
+            )
+            assert (full["w"], full["h"]) == FULL_SIZE  # the full image, not the thumbnail
+            assert full["src"].endswith("/results/stylized/starry%20night/a%23b%25c%20d.png")
+            assert page.eval_on_selector("#v-curve", "e => e.naturalWidth") > 0
+            assert "content loss" in page.locator("#v-table").inner_text()
+            page.screenshot(path=shots / "gallery-detail.png")
+            keep(shots / "gallery-detail.png")
+            page.keyboard.press("ArrowRight")  # the next pair of the page
+            page.wait_for_function("() => document.getElementById('v-image').complete")
+            assert page.eval_on_selector("#v-image", "e => e.src").endswith(
+                "/results/stylized/wave/a%23b%25c%20d.png"
+            )
+            page.keyboard.press("Escape")
+            viewer.wait_for(state="hidden")
+
+            # A failed pair opens its details (the message), with no image.
+            page.locator("a.pair.failed").click()
+            viewer.wait_for(state="visible")
+            assert "NaN" in page.locator("#v-table").inner_text()
+            assert page.locator("#v-full").is_hidden()
+            page.keyboard.press("Escape")
+
+            # The pager: page 2 and back.
+            page.locator("a[rel=next]").click()
+            page.wait_for_url("**/page-2.html")
+            images = load_every_thumbnail(page)
+            assert len(images) == 2 + 2 + 4 and all(i["width"] > 0 for i in images)
+            page.locator("a[rel=prev]").click()
+            page.wait_for_url("**/index.html")
+        finally:
+            browser.close()
+
+    assert not problems, f"console errors: {problems}"
+    remote = [u for u in requests if urlparse(u).scheme not in ("file", "data", "about")]
+    assert not remote, f"the gallery asked the network for {remote}"
