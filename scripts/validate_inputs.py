@@ -1,4 +1,9 @@
-"""Snakemake script: validate the input images, write accepted.tsv and rejected.tsv."""
+"""Snakemake script: validate the input images, write accepted.tsv and rejected.tsv.
+
+rejected.tsv lists every file that is not used: rejected ones (with the reason and
+what to do) and ignored ones (hidden and system files, action "ignored; nothing to
+do"; never an error, even with strict: true).
+"""
 
 from pathlib import Path
 
@@ -6,32 +11,55 @@ import pandas as pd
 
 from nst.io import atomic_write
 from nst.runtime import job_log
-from nst.validate import Limits, validate
+from nst.validate import Limits, Verdict, validate
 
 sm = snakemake  # noqa: F821  (provided by Snakemake)
 p = sm.params
+SHOWN = 30  # rejections listed in the error message; the log lists all
+
+
+def write_tsv(path, table: pd.DataFrame, columns: list[str]) -> None:
+    # Names that are not valid UTF-8 (rejected) are written with backslash escapes.
+    text = table[columns].to_csv(sep="\t", index=False, lineterminator="\n")
+    with atomic_write(path, "wb") as handle:
+        handle.write(text.encode("utf-8", "backslashreplace"))
+
+
+def printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
 
 with job_log(sm.log[0]) as log:
     limits = Limits(size=p.size, min_side=p.min_side, max_megapixels=p.max_megapixels)
     files = {role: [Path(f) for f in names] for role, names in p.files.items()}
     verdicts = validate(files, limits, Path(p.cache), threads=sm.threads)
-    table = pd.DataFrame([vars(v) for v in verdicts])
+    columns = list(Verdict.__dataclass_fields__)
+    table = pd.DataFrame([vars(v) for v in verdicts], columns=columns)
+    table = table.astype({"ok": bool, "ignored": bool})
     accepted, rejected = table[table.ok], table[~table.ok]
-    for row in rejected.itertuples():
-        log(f"rejected {row.role} {row.path}: {row.reason} ({row.action})")
-    log(f"{len(accepted)} accepted, {len(rejected)} rejected")
+    errors = rejected[~rejected.ignored]
+    lines = []  # rejected files first, then ignored ones
+    for r in rejected.sort_values("ignored", kind="stable").itertuples():
+        lines.append(printable(f"{r.path}: {r.reason} ({r.action})"))
+        log(f"{'ignored' if r.ignored else 'rejected'} {r.role} {lines[-1]}")
+    log(f"{len(accepted)} accepted, {len(errors)} rejected, {len(rejected) - len(errors)} ignored")
     problems = []
-    if p.strict and len(rejected):
-        problems.append(f"strict: true and {len(rejected)} input file(s) were rejected")
+    if p.strict and len(errors):
+        problems.append(f"strict: true and {len(errors)} input file(s) were rejected")
     for role in files:
         if not (accepted.role == role).any():
             problems.append(f"no usable {role} image among {len(files[role])} file(s)")
     if problems:
-        details = "\n".join(f"  {r.path}: {r.reason} ({r.action})" for r in rejected.itertuples())
-        raise RuntimeError("input validation failed: " + "; ".join(problems) + "\n" + details)
-    with atomic_write(sm.output.rejected, "w") as handle:
-        rejected[["path", "role", "reason", "action"]].to_csv(handle, sep="\t", index=False)
-    with atomic_write(sm.output.accepted, "w") as handle:
-        accepted[["path", "role", "width", "height", "reason"]].rename(
-            columns={"reason": "note"}
-        ).to_csv(handle, sep="\t", index=False)
+        shown = "\n".join(f"  {line}" for line in lines[:SHOWN])
+        more = f"\n  ... and {len(lines) - SHOWN} more" if len(lines) > SHOWN else ""
+        raise RuntimeError(
+            "input validation failed: "
+            + "; ".join(problems)
+            + f"\n{shown}{more}\n(every file is listed in {sm.log[0]})"
+        )
+    write_tsv(sm.output.rejected, rejected, ["path", "role", "reason", "action"])
+    write_tsv(
+        sm.output.accepted,
+        accepted.rename(columns={"reason": "note"}),
+        ["path", "role", "width", "height", "note"],
+    )

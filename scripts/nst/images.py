@@ -3,14 +3,19 @@
 Handles what real collections contain: EXIF rotation, ICC profiles (converted to
 sRGB), grayscale, palette, alpha (composited on white), CMYK, 16-bit and float
 images, animated files (first frame) and oversized images (refused before they
-are decoded).
+are decoded).  Anything unusable raises ImageError, whose message names the file,
+what is wrong and what to do; nothing else escapes (Pillow's decompression-bomb
+error included).
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -27,47 +32,193 @@ Image.MAX_IMAGE_PIXELS = None
 
 DEFAULT_MAX_MEGAPIXELS = 200.0
 
+_BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+_NOT_AN_IMAGE = "not an image Pillow can read"
+_CONVERT = "convert it to PNG or JPEG or remove it"
+
 
 class ImageError(ValueError):
-    """An input image cannot be used; the message names the file and the fix."""
+    """An input image cannot be used; the message names the file and the fix.
+
+    `reason` (what is wrong) and `action` (what to do) are the message's two parts,
+    for tables such as results/inputs/rejected.tsv.
+    """
+
+    def __init__(self, message: str, reason: str = "", action: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
+        self.action = action
+
+
+def _error(path: str | os.PathLike, reason: str, action: str) -> ImageError:
+    return ImageError(f"{path}: {reason}; {action}", reason, action)
+
+
+@dataclass
+class Decoded:
+    """What load_image reads, with what a person checking the inputs wants to know."""
+
+    image: Tensor  # (3, H, W) float in [0, 1], at the requested long side
+    width: int  # of the file as displayed (after EXIF rotation), before resizing
+    height: int
+    notes: list[str] = field(default_factory=list)  # e.g. "2 frames: the first is used"
+
+
+def _check_entry(path: str | os.PathLike) -> None:
+    """Refuse what is not a regular, non-empty file before Pillow touches it.
+
+    A named pipe would block the run forever; a link loop or a missing target
+    should say so rather than "file not found".
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise _error(
+                path, f"broken symbolic link (to {os.readlink(path)})", "fix or remove the link"
+            ) from None
+        raise _error(path, "file not found", "check the path") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise _error(path, "symbolic link loop", "fix or remove the link") from None
+        raise _error(
+            path, f"cannot be read ({err.strerror or err})", "fix permissions or remove the file"
+        ) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise _error(path, "a folder, not a file", "move it out of the input folder")
+    if not stat.S_ISREG(info.st_mode):
+        raise _error(
+            path,
+            "not a regular file (a named pipe, device or socket)",
+            "move it out of the input folder",
+        )
+    if info.st_size == 0:
+        raise _error(path, f"{_NOT_AN_IMAGE}: empty file (0 bytes)", "re-copy or remove it")
+
+
+_MAGIC = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG": "PNG",
+    b"GIF8": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"BM": "BMP",
+}
+
+
+def _sniff(path: str | os.PathLike) -> tuple[str, str]:
+    """(what the file seems to be, what to do) for a file Pillow does not recognise."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})", "fix permissions or remove the file"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not head:
+        return "empty file (0 bytes)", "re-copy or remove it"
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in text:
+        return "an HTML page (a saved web page or a download error?)", "download the image again"
+    if b"<svg" in text:
+        return "SVG, a vector format", "render it to PNG first"
+    if text.startswith(b"<?xml"):
+        return "an XML document", _CONVERT
+    if head.startswith(b"%PDF"):
+        return "a PDF document", "export the picture as PNG or JPEG"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12].decode("ascii", "replace").strip()
+        return f"an ISO media file (brand {brand!r}: HEIC, AVIF or video)", _CONVERT
+    kind = "WebP" if head[:4] == b"RIFF" and head[8:12] == b"WEBP" else None
+    kind = kind or next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
+    if kind:
+        return f"starts like a {kind} file but is damaged or truncated", "re-export or remove it"
+    if _looks_like_text(head):
+        return "a text file, not image data", "remove it or move it out of the input folder"
+    return f"an unknown format (starts with {head[:8].hex(' ')})", _CONVERT
+
+
+def _looks_like_text(head: bytes) -> bool:
+    for cut in range(4):  # the sample may end inside a multi-byte character
+        try:
+            text = head[: len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return all(c.isprintable() or c in "\t\r\n\f" for c in text)
+    return False
 
 
 def open_checked(path: str | os.PathLike, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS):
     """Open (header only) and refuse images whose decoded size would be unreasonable."""
+    _check_entry(path)
     try:
         image = Image.open(path)
-    except FileNotFoundError:
-        raise ImageError(f"{path}: file not found") from None
     except Image.UnidentifiedImageError:
-        raise ImageError(
-            f"{path}: not an image Pillow can read (empty, text, HTML or an unsupported "
-            "format such as SVG); convert it to PNG or JPEG or remove it"
+        what, action = _sniff(path)
+        raise _error(path, f"{_NOT_AN_IMAGE}: {what}", action) from None
+    except _BOMB as err:  # only if something turned Pillow's own limit back on
+        raise _error(
+            path,
+            f"Pillow refused it as a possible decompression bomb ({err})",
+            "downscale it or remove it",
         ) from None
     except OSError as err:
-        raise ImageError(f"{path}: cannot be read ({err})") from None
+        if err.errno is not None:  # the disk or the file system, not the data
+            raise _error(
+                path, f"cannot be read ({err.strerror or err})", "check the disk or remove it"
+            ) from None
+        raise _error(
+            path, f"the image header is damaged or truncated ({err})", "re-export or remove it"
+        ) from None
+    except Exception as err:  # plugins raise ValueError, struct.error, ... on odd headers
+        raise _error(
+            path, f"cannot be opened ({type(err).__name__}: {err})", "re-export or remove it"
+        ) from None
     megapixels = image.width * image.height / 1e6
     if megapixels > max_megapixels:
         image.close()
-        raise ImageError(
-            f"{path}: {image.width}x{image.height} is {megapixels:.0f} megapixels, over the "
-            f"limit of {max_megapixels:g} (max_input_megapixels); downscale it or raise the limit"
+        raise _error(
+            path,
+            f"{image.width}x{image.height} is {megapixels:.{0 if megapixels >= 10 else 2}f} "
+            "megapixels, over the "
+            f"limit of {max_megapixels:g} (max_input_megapixels)",
+            "downscale it or raise the limit",
         )
     return image
 
 
-def _to_srgb(image: Image.Image) -> Image.Image:
-    """Convert an embedded ICC profile to sRGB, so colours match what viewers show."""
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _to_srgb(image: Image.Image, notes: list[str] | None = None) -> Image.Image:
+    """Convert an embedded ICC profile to sRGB, so colours match what viewers show.
+
+    Alpha is kept aside and put back; a profile that cannot be used (damaged, or
+    for another colour space than the pixels') leaves the values as stored, noted.
+    """
+    notes = [] if notes is None else notes
     icc = image.info.get("icc_profile")
-    if not icc or image.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
+    if not icc:
         return image
-    out_mode = "RGBA" if "A" in image.mode else "RGB"
+    if image.mode in ("P", "PA"):
+        alpha = image.mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if alpha else "RGB")
+    if image.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        notes.append(f"ICC profile not applied to a {image.mode} image: colours used as stored")
+        return image
+    alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
+    colour = image.convert(image.mode[:-1]) if alpha is not None else image
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(
-            image, source, ImageCms.createProfile("sRGB"), outputMode=out_mode
-        )
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return image  # a broken profile: use the pixel values as they are
+        name = (ImageCms.getProfileDescription(source) or "").strip()
+        out = ImageCms.profileToProfile(colour, source, _srgb_profile(), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as err:
+        notes.append(f"embedded ICC profile not usable ({err}): colours used as stored")
+        return image
+    if alpha is not None:
+        out.putalpha(alpha)
+    if "srgb" not in name.lower():
+        notes.append(f"colours converted from ICC profile {name or 'without a name'!r} to sRGB")
+    return out
 
 
 def _to_float_rgb(image: Image.Image) -> np.ndarray:
@@ -77,9 +228,9 @@ def _to_float_rgb(image: Image.Image) -> np.ndarray:
         gray = np.asarray(image, dtype=np.float32) / 65535.0
         return np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=2)
     if mode == "F":
-        gray = np.asarray(image, dtype=np.float32)
-        top = float(np.nanmax(gray)) if gray.size else 1.0
-        gray = np.nan_to_num(gray / top if top > 1.0 else gray)
+        gray = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(gray.max()) if gray.size else 1.0
+        gray = gray / top if top > 1.0 else gray
         return np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=2)
     if mode in ("P", "PA") or "A" in mode or "transparency" in image.info:
         image = image.convert("RGBA")
@@ -87,6 +238,75 @@ def _to_float_rgb(image: Image.Image) -> np.ndarray:
         image = Image.alpha_composite(background, image)
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     return rgb
+
+
+# Modes that Image.reduce averages correctly (no alpha to premultiply, no palette).
+_REDUCIBLE = ("L", "RGB", "CMYK", "I", "F")
+
+
+def _shrink(image: Image.Image, long_side: int | None) -> Image.Image:
+    """Box-reduce a big image to no less than twice `long_side` before float conversion.
+
+    A 200-megapixel PNG would otherwise take several GB as float32.  The final
+    antialiased resize does the rest, so the result barely changes.
+    """
+    if not long_side or image.mode not in _REDUCIBLE:
+        return image
+    factor = max(image.size) // (2 * long_side)
+    return image.reduce(factor) if factor >= 2 else image
+
+
+def decode(
+    path: str | os.PathLike,
+    long_side: int | None = None,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+) -> Decoded:
+    """load_image, with the file's displayed size and notes on what was done to it."""
+    notes: list[str] = []
+    with open_checked(path, max_megapixels) as image:
+        try:
+            frames = getattr(image, "n_frames", 1)
+            image.seek(0)  # animated GIF/APNG/WebP, multi-page TIFF: the first frame
+            width, height = image.size
+            # Phone photos are often MPO: a JPEG plus hidden preview or depth images.
+            jpeg = image.format in ("JPEG", "MPO")
+            if long_side and jpeg:
+                # Let libjpeg decode at a reduced scale: much faster for big photos.
+                image.draft("RGB", (long_side, long_side))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. palette transparency notices
+                image.load()
+                try:  # before _shrink: TIFF keeps its orientation in the file's tags
+                    turned = ImageOps.exif_transpose(image)
+                except Exception:  # unreadable EXIF: keep the stored orientation
+                    turned = image
+                    notes.append("EXIF orientation unreadable: not applied")
+                if turned.size != image.size:
+                    width, height = height, width
+                image = _to_srgb(_shrink(turned, long_side), notes)
+                array = _to_float_rgb(image)
+        except MemoryError:
+            raise _error(
+                path, "not enough memory to decode it", "downscale it or lower max_input_megapixels"
+            ) from None
+        except _BOMB as err:
+            raise _error(
+                path,
+                f"Pillow refused it as a possible decompression bomb ({err})",
+                "downscale it or remove it",
+            ) from None
+        except Exception as err:  # OSError, SyntaxError, ValueError, EOFError, struct.error...
+            raise _error(
+                path,
+                f"the image data is damaged or truncated ({err or type(err).__name__})",
+                "re-export or remove it",
+            ) from None
+    if frames > 1 and not jpeg:
+        notes.insert(0, f"{frames} frames: the first is used")
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+    if long_side:
+        tensor = resize(tensor, scaled_size(height, width, long_side))
+    return Decoded(tensor, width, height, notes)
 
 
 def load_image(
@@ -98,26 +318,7 @@ def load_image(
 
     Raises ImageError with the file name and the reason for anything unusable.
     """
-    with open_checked(path, max_megapixels) as image:
-        try:
-            image.seek(0)  # animated GIF/APNG/WebP, multi-page TIFF: the first frame
-            if long_side and image.format == "JPEG":
-                # Let libjpeg decode at a reduced scale: much faster for big photos.
-                image.draft("RGB", (long_side, long_side))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # e.g. palette transparency notices
-                image.load()
-                image = ImageOps.exif_transpose(image)
-                image = _to_srgb(image)
-                array = _to_float_rgb(image)
-        except (OSError, SyntaxError, ValueError) as err:
-            raise ImageError(
-                f"{path}: the image data is damaged or truncated ({err}); re-export or remove it"
-            ) from None
-    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
-    if long_side:
-        tensor = resize_long_side(tensor, long_side)
-    return tensor
+    return decode(path, long_side, max_megapixels).image
 
 
 def scaled_size(height: int, width: int, long_side: int) -> tuple[int, int]:

@@ -42,14 +42,27 @@ def list_files(folder: str | os.PathLike) -> list[Path]:
 
 
 def image_keys(paths: Iterable[Path]) -> dict[Path, str]:
-    """A unique, path-safe key per file (see the module docstring)."""
-    paths = list(paths)
-    stems = Counter(unicodedata.normalize("NFC", p.stem).casefold() for p in paths)
-    keys = {}
+    """A unique, path-safe key per file (see the module docstring).
+
+    Keys differ even ignoring case and Unicode normalisation (case-insensitive
+    file systems): where the rule above still gives two files the same key (a.jpg
+    and a_jpg.png; café.png written in two Unicode forms), the later name in sorted
+    order gets a counter (a_jpg_2).
+    """
+    paths = sorted(paths, key=lambda p: p.name)
+    fold = lambda text: unicodedata.normalize("NFC", text).casefold()  # noqa: E731
+    stems = Counter(fold(p.stem) for p in paths)
+    keys, taken = {}, set()
     for path in paths:
         stem = unicodedata.normalize("NFC", path.stem)
-        key = stem if stems[stem.casefold()] == 1 else f"{stem}_{path.suffix.lstrip('.')}"
-        keys[path] = _UNSAFE.sub("_", key) or "_"
+        key = stem if stems[fold(stem)] == 1 else f"{stem}_{path.suffix.lstrip('.')}"
+        key = base = _UNSAFE.sub("_", key) or "_"
+        count = 1
+        while fold(key) in taken:
+            count += 1
+            key = f"{base}_{count}"
+        taken.add(fold(key))
+        keys[path] = key
     return keys
 
 
@@ -76,7 +89,13 @@ def read_sheet(sheet: str | os.PathLike, content_dir: Path, style_dir: Path) -> 
     """Parse and check a pairs sheet; raise SheetError listing every bad row."""
     try:
         table = pd.read_csv(
-            sheet, sep="\t", dtype=str, comment="#", skip_blank_lines=True, keep_default_na=False
+            sheet,
+            sep="\t",
+            dtype=str,
+            comment="#",
+            skip_blank_lines=True,
+            keep_default_na=False,
+            encoding="utf-8-sig",  # spreadsheets often start the file with a BOM
         )
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise SheetError(f"pairs sheet {sheet}: cannot be read as TSV ({err})") from None
@@ -99,7 +118,8 @@ def read_sheet(sheet: str | os.PathLike, content_dir: Path, style_dir: Path) -> 
         except ValueError as err:
             problems.append(f"row {line}: {err}")
             continue
-        identity = (content, styles)
+        # Weights as the output names show them (style_key): equal names, same pair.
+        identity = (content, tuple((path, f"{weight:.3g}") for path, weight in styles))
         if identity in seen:
             problems.append(f"row {line}: duplicates row {seen[identity]} (same content and style)")
             continue
@@ -118,6 +138,8 @@ def _inside(folder: Path, name: str) -> Path:
         raise ValueError("empty file name")
     if Path(name).is_absolute() or ".." in Path(name).parts:
         raise ValueError(f"{name!r}: give a file name inside {folder}, not a path outside it")
+    if "/" in name:
+        raise ValueError(f"{name!r}: only files directly in {folder} are used, not subfolders")
     path = folder / name
     if not path.is_file():
         raise ValueError(f"{path} does not exist")
@@ -126,7 +148,7 @@ def _inside(folder: Path, name: str) -> Path:
 
 def _parse_styles(style_dir: Path, cell: str) -> tuple[tuple[Path, float], ...]:
     cell = cell.strip()
-    if (style_dir / cell).is_file() and ".." not in Path(cell).parts:
+    if cell and (style_dir / cell).is_file() and "/" not in cell:
         return ((style_dir / cell, 1.0),)  # a single style, even if its name has + or :
     parts = []
     for item in cell.split("+"):

@@ -4,6 +4,11 @@ Each file is opened and fully decoded at the working size (so truncated or
 damaged files are caught here, not in the middle of a long run).  The outcome per
 file is cached by path, size and modification time, so re-validating a folder of
 5,000 photos after adding one decodes one file.
+
+Every file gets a Verdict: accepted (with its size and notes such as "2 frames:
+the first is used"), rejected (with the reason and what to do), or ignored
+(hidden files and system clutter such as .DS_Store: listed, never an error).
+No file, however odd, stops the validation of the others.
 """
 
 from __future__ import annotations
@@ -15,12 +20,30 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from PIL import Image
-
-from .images import ImageError, load_image, scaled_size
+from .images import ImageError, decode, scaled_size
 from .io import write_json
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+
+# Files that operating systems and tools leave in photo folders: listed as ignored.
+SYSTEM_FILES = {"thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r"}
+
+# Well-known non-image or unsupported suffixes, with a specific reason and action.
+OTHER_FORMATS = {
+    ".svg": ("SVG is a vector format", "render it to PNG first"),
+    ".svgz": ("SVG is a vector format", "render it to PNG first"),
+    ".heic": ("HEIC/HEIF photos are not supported", "export it as JPEG"),
+    ".heif": ("HEIC/HEIF photos are not supported", "export it as JPEG"),
+    **{
+        raw: ("camera RAW files are not supported", "develop it to JPEG or TIFF first")
+        for raw in (".cr2", ".cr3", ".nef", ".arw", ".dng", ".raf", ".orf", ".rw2")
+    },
+}
+
+IGNORED = "ignored; nothing to do"  # the action of ignored files
+
+# Bump when check_file's verdicts change, so cached verdicts are recomputed.
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -28,10 +51,11 @@ class Verdict:
     path: str
     role: str  # content | style
     ok: bool
-    width: int = 0
+    width: int = 0  # as displayed (after EXIF rotation), accepted files only
     height: int = 0
     reason: str = ""  # why rejected, or a note on an accepted file
     action: str = ""  # what the user can do
+    ignored: bool = False  # hidden or system file: not an error, even with strict: true
 
 
 @dataclass(frozen=True)
@@ -46,28 +70,29 @@ class Limits:
 
 def check_file(path: Path, role: str, limits: Limits) -> Verdict:
     reject = lambda reason, action: Verdict(str(path), role, False, reason=reason, action=action)  # noqa: E731
-    if path.name.startswith("."):
-        return reject("hidden file", "ignored; nothing to do")
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        if path.suffix.lower() == ".svg":
-            return reject("SVG is a vector format", "render it to PNG first")
+    name = path.name
+    if name.startswith(".") or name.lower() in SYSTEM_FILES:
+        kind = "hidden file" if name.startswith(".") else "system file"
+        return Verdict(str(path), role, False, reason=kind, action=IGNORED, ignored=True)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return reject(
+            "the file name is not valid UTF-8 (from an old system?)", "rename it in UTF-8"
+        )
+    suffix = path.suffix.lower()
+    if suffix in OTHER_FORMATS:
+        return reject(*OTHER_FORMATS[suffix])
+    if suffix not in IMAGE_SUFFIXES:
         return reject(
             f"not an image file name ({path.suffix or 'no extension'})",
             f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}, or move the file away",
         )
-    if path.is_symlink() and not path.exists():
-        return reject("broken symbolic link", "fix or remove the link")
     try:
-        image = load_image(path, long_side=limits.size, max_megapixels=limits.max_megapixels)
+        decoded = decode(path, long_side=limits.size, max_megapixels=limits.max_megapixels)
     except ImageError as err:
-        return reject(str(err).removeprefix(f"{path}: "), "replace or remove the file")
-    except (OSError, RuntimeError) as err:  # e.g. symlink loops, permission denied
-        return reject(f"cannot be read ({err})", "fix permissions or remove the file")
-    height, width = image.shape[-2:]
-    note = ""
-    with Image.open(path) as im:
-        if getattr(im, "n_frames", 1) > 1:
-            note = f"{im.n_frames} frames: the first is used"
+        return reject(err.reason, err.action or "replace or remove the file")
+    width, height = decoded.width, decoded.height
     short = min(scaled_size(height, width, limits.size))
     if short < limits.min_side:
         return reject(
@@ -75,7 +100,21 @@ def check_file(path: Path, role: str, limits: Limits) -> Verdict:
             f"below min_input_side={limits.min_side}",
             "crop it to a less extreme aspect ratio or lower min_input_side",
         )
-    return Verdict(str(path), role, True, int(width), int(height), note)
+    return Verdict(str(path), role, True, width, height, "; ".join(decoded.notes))
+
+
+def _check_safely(path: Path, role: str, limits: Limits) -> Verdict:
+    """check_file, turning any unexpected error into a rejection of this file only."""
+    try:
+        return check_file(path, role, limits)
+    except Exception as err:  # one odd file must not stop a 5,000-file run
+        return Verdict(
+            str(path),
+            role,
+            False,
+            reason=f"unexpected error while reading it ({type(err).__name__}: {err})",
+            action="replace or remove the file, and please report this",
+        )
 
 
 def validate(
@@ -86,8 +125,9 @@ def validate(
         cache = json.loads(cache_file.read_text())
     except (OSError, ValueError):
         cache = {}
-    if cache.get("limits") != limits.key():
-        cache = {"limits": limits.key(), "files": {}}
+    wanted = {"version": CACHE_VERSION, "limits": limits.key()}
+    if not isinstance(cache, dict) or any(cache.get(k) != v for k, v in wanted.items()):
+        cache = {**wanted, "files": {}}
 
     def stamp(path: Path) -> str:
         try:
@@ -102,8 +142,11 @@ def validate(
         role, path = job
         entry = cache["files"].get(f"{role}:{path}")
         if entry and entry["stamp"] == stamp(path):
-            return Verdict(**entry["verdict"])
-        return check_file(path, role, limits)
+            try:
+                return Verdict(**entry["verdict"])
+            except TypeError:
+                pass  # a cache written by another version
+        return _check_safely(path, role, limits)
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         verdicts = list(pool.map(one, jobs))
