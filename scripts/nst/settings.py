@@ -37,6 +37,7 @@ def pair_settings(config: Mapping, backbone: str, weights_file: str) -> dict:
     optimizer = config["optimizer"]
     return {
         "backbone": backbone,
+        "backbone_revision": info.revision,
         "weights": weights_file,
         "pooling": config["pooling"],
         "content_layers": dict(config.get("content_layers") or info.content_layers),
@@ -66,6 +67,7 @@ def style_target_settings(settings: Mapping) -> dict:
     """The subset of pair settings that a cached style target depends on."""
     return {
         "backbone": settings["backbone"],
+        "backbone_revision": settings["backbone_revision"],
         "weights": settings["weights"],
         "pooling": settings["pooling"],
         "style_layers": sorted(settings["style_layers"]),

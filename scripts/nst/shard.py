@@ -25,7 +25,7 @@ from . import style_targets
 from .backbones import build_backbone
 from .backbones.base import FeatureExtractor
 from .color import preserve_color
-from .images import ImageError, load_image, resize, save_png, scaled_size
+from .images import DEFAULT_MAX_MEGAPIXELS, ImageError, load_image, resize, save_png, scaled_size
 from .io import canonical_json, remove_stale_parts, sha256_file, write_json
 from .losses import LossWeights
 from .settings import style_target_settings, with_overrides
@@ -100,8 +100,10 @@ class StyleTargetCache:
         network: Callable[[], FeatureExtractor],
         device: torch.device,
         log: Callable[[str], None],
+        max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     ):
         self.settings = style_target_settings(settings)
+        self.max_megapixels = max_megapixels
         self.network = network
         self.device = device
         self.log = log
@@ -119,6 +121,7 @@ class StyleTargetCache:
                     self.settings["style_layers"],
                     self.settings["style_sizes"],
                     self.device,
+                    self.max_megapixels,
                 )
                 style_targets.write(cache_path, targets, self.settings, style_path)
                 self.loaded[cache_path] = style_targets.read(cache_path, self.settings)
@@ -259,6 +262,7 @@ class ShardRunner:
         progress_every: int = 25,
         log: Callable[[str], None] = print,
         weights_sha256: str | None = None,
+        max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     ):
         self.settings = dict(settings)
         self.weights_file = weights_file
@@ -266,9 +270,12 @@ class ShardRunner:
         self.device = torch.device(device)
         self.batch_size = max(1, batch_size)
         self.progress_every = progress_every
+        self.max_megapixels = max_megapixels
         self.log = log
         self._net: FeatureExtractor | None = None
-        self.targets = StyleTargetCache(self.settings, self.network, self.device, log)
+        self.targets = StyleTargetCache(
+            self.settings, self.network, self.device, log, max_megapixels
+        )
 
     def network(self) -> FeatureExtractor:
         """The backbone, loaded on first use: a shard with nothing to do never loads it."""
@@ -317,7 +324,9 @@ class ShardRunner:
         sized = []
         for task in tasks:
             try:
-                content = load_image(task.pair.content, long_side=task.settings["size"])
+                content = load_image(
+                    task.pair.content, task.settings["size"], max_megapixels=self.max_megapixels
+                )
             except ImageError as err:
                 self.log(f"{task.pair.key}: {err}")
                 sized.append((None, task, str(err)))
@@ -481,7 +490,8 @@ class ShardRunner:
                 generator = torch.Generator().manual_seed(task.seed)
                 images.append(torch.rand(content.shape[1:], generator=generator).to(self.device))
             else:
-                images.append(resize(load_image(init), tuple(content.shape[-2:])).to(self.device))
+                image = load_image(init, max(content.shape[-2:]), self.max_megapixels)
+                images.append(resize(image, tuple(content.shape[-2:])).to(self.device))
         return torch.stack(images)
 
     def _progress(

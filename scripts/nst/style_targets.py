@@ -16,7 +16,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from .backbones.base import FeatureExtractor
-from .images import load_image
+from .images import DEFAULT_MAX_MEGAPIXELS, load_image
 from .io import atomic_write, canonical_json, sha256_file
 from .losses import gram_matrix
 
@@ -31,11 +31,12 @@ def compute(
     layers: list[str],
     sizes: list[int],
     device: torch.device,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
 ) -> dict[str, torch.Tensor]:
     """Gram matrix per (size, layer) of one style image, keyed "size/layer"."""
     targets = {}
     for size in sizes:
-        image = load_image(style_path, long_side=size).to(device)[None]
+        image = load_image(style_path, size, max_megapixels).to(device)[None]
         with torch.no_grad():
             features = net(image, layers)
         for layer in layers:
