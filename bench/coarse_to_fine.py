@@ -1,0 +1,109 @@
+"""Coarse-to-fine against single-scale: wall time to reach the same final loss.
+
+    .venv/bin/python bench/coarse_to_fine.py --size 512 --steps 300 --backbone efficientnet_lite0
+
+Runs one pair (chelsea x ihc from data/) twice with the backbone's default layers:
+single-scale (`steps` L-BFGS steps at `size`), and coarse-to-fine as the workflow
+does it (stages from 128 px growing by sqrt(2), `stage_steps` each, then up to
+`steps` at `size`, each stage warm-started from the previous result).  Prints the
+wall time at which each run's loss at full size first reaches the single-scale
+run's final loss, and writes both images side by side to bench/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+from nst import style_targets  # noqa: E402
+from nst.backbones import build_backbone  # noqa: E402
+from nst.catalog import INFO, default_weights_file  # noqa: E402
+from nst.images import load_image, resize, save_png, scaled_size  # noqa: E402
+from nst.losses import LossWeights  # noqa: E402
+from nst.runtime import tune_allocator  # noqa: E402
+from nst.settings import stages  # noqa: E402
+from nst.stylize import Method, optimize  # noqa: E402
+
+
+def run(net, info, content, style_path, plan, device):
+    """Optimise through the stages; returns the image and (seconds, loss) at full size."""
+    height, width = content.shape[-2:]
+    ones = torch.ones(1, device=device)
+    weights = LossWeights(ones, ones * info.style_weight, ones * info.tv_weight)
+    x, trace, started = None, [], time.perf_counter()
+    for size, steps in plan:
+        hw = scaled_size(height, width, size)
+        stage_content = resize(content, hw)
+        grams = style_targets.compute(net, style_path, list(info.style_layers), [size], device)
+        grams = {k.split("/")[1]: v[None].to(device) for k, v in grams.items()}
+        method = Method(info.content_layers, info.style_layers, steps=steps)
+        init = stage_content if x is None else resize(x, hw).to(device)
+        final_stage = size == plan[-1][0]
+
+        def record(step, terms, final_stage=final_stage):
+            if final_stage:
+                trace.append((time.perf_counter() - started, float(terms[0, 3])))
+
+        x = optimize(
+            net, stage_content, grams, weights, method, init, on_progress=record, progress_every=1
+        ).image
+    return x[0], trace
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--stage-steps", type=int, default=50)
+    parser.add_argument("--backbone", default="efficientnet_lite0")
+    args = parser.parse_args()
+
+    tune_allocator()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    info = INFO[args.backbone]
+    net = build_backbone(
+        args.backbone,
+        default_weights_file(args.backbone),
+        [*info.content_layers, *info.style_layers],
+    ).to(device)
+    content = load_image(REPO / "data/content/chelsea.png", args.size)[None].to(device)
+    style = REPO / "data/style/ihc.jpg"
+    single_plan = [[args.size, args.steps]]
+    c2f_plan = stages(
+        args.size,
+        args.steps,
+        {"enabled": True, "start": 128, "factor": 2**0.5, "steps": args.stage_steps},
+    )
+    single, single_trace = run(net, info, content, style, single_plan, device)
+    target = single_trace[-1][1]
+    c2f, c2f_trace = run(net, info, content, style, c2f_plan, device)
+
+    def reach(trace):
+        return next((t for t, loss in trace if loss <= target), float("nan"))
+
+    print(
+        f"{args.backbone}, {args.size} px on {device}; "
+        f"target = single-scale final loss {target:.4g}"
+    )
+    print(
+        f"single-scale  {single_plan}: reaches it at {reach(single_trace):6.1f} s, "
+        f"ends {single_trace[-1][0]:6.1f} s"
+    )
+    print(
+        f"coarse-to-fine {c2f_plan}: reaches it at {reach(c2f_trace):6.1f} s, "
+        f"ends {c2f_trace[-1][0]:6.1f} s with loss {c2f_trace[-1][1]:.4g}"
+    )
+    out = REPO / "bench" / "out" / f"coarse_to_fine_{args.backbone}_{args.size}.png"
+    save_png(torch.cat([single, c2f], dim=-1), out)
+    print(f"side by side (single-scale | coarse-to-fine): {out}")
+
+
+if __name__ == "__main__":
+    main()
