@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 4
 
-.PHONY: run test lint weights dry-run clean
+.PHONY: run test lint weights dry-run gallery report clean
 
 # The virtual environment, rebuilt when a requirements file changes.
 $(VENV)/.runtime: requirements.txt
@@ -25,6 +25,12 @@ dry-run: $(VENV)/.runtime  ## what a run would do, and why
 
 weights: $(VENV)/.runtime  ## download VGG19's weights into resources/weights/ (needs internet)
 	$(BIN)/snakemake fetch_weights --cores 1
+
+gallery: $(VENV)/.runtime  ## (re)build results/gallery/index.html from finished results
+	$(BIN)/snakemake gallery --cores $(CORES)
+
+report: $(VENV)/.runtime  ## Snakemake's report (summary, contact sheets, plots): results/report.zip
+	$(BIN)/snakemake --cores $(CORES) --report results/report.zip
 
 test: $(VENV)/.dev lint  ## unit and workflow tests (CPU, no downloads)
 	$(BIN)/python -m pytest

@@ -4,6 +4,7 @@ import time
 
 from nst import style_targets
 from nst.backbones import build_backbone
+from nst.gpus import claim_gpu
 from nst.runtime import job_log, pick_device, set_threads
 
 sm = snakemake  # noqa: F821  (provided by Snakemake)
@@ -11,6 +12,7 @@ settings = sm.params.settings
 
 with job_log(sm.log[0]) as log:
     set_threads(sm.threads)
+    claim_gpu(sm.config["device"], log=log)  # one GPU of several per job; before CUDA starts
     device = pick_device(sm.config["device"])
     started = time.perf_counter()
     net = build_backbone(

@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from nst.gpus import claim_gpu
 from nst.io import atomic_write
 from nst.runtime import job_log, pick_batch_size, pick_device, set_threads
 from nst.shard import SUMMARY_COLUMNS, Pair, ShardRunner
@@ -12,6 +13,7 @@ settings = sm.params.settings
 
 with job_log(sm.log[0]) as log:
     set_threads(sm.threads)
+    claim_gpu(config["device"], log=log)  # one GPU of several per job; before CUDA starts
     device = pick_device(config["device"])
     pixels = settings["size"] ** 2
     runner = ShardRunner(

@@ -1,4 +1,7 @@
 # Shared set-up: the backbone, the resolved settings, and the plan of pairs and shards.
+import csv
+import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -7,8 +10,9 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from nst.catalog import INFO, default_weights_file, resolve_backbone
 from nst.gpus import visible_gpus
+from nst.pairs import SheetError, read_sheet
 from nst.plan import candidates, make_plan
-from nst.settings import pair_settings, style_target_settings
+from nst.settings import pair_settings, style_target_settings, with_overrides
 from nst.weights import WeightsError
 
 RESULTS = Path(config["results"])
@@ -48,8 +52,97 @@ FETCH_TARGET = str(
 )
 
 
-# Pair and style jobs take one GPU each where there is one; the profile caps the total.
-GPU_PER_JOB = 1 if visible_gpus(config["device"]) else 0
+# ---- Where jobs run, and what they ask for ---------------------------------------
+# On a cluster: Snakemake submits jobs (--jobs with --executor slurm sets
+# workflow.nodes), or this process is such a job (remote mode).  The two must agree
+# on every job's resources, so nothing below depends on the GPUs of the login node.
+ON_CLUSTER = workflow.remote_exec or bool(workflow.nodes)
+LOCAL_GPUS = visible_gpus(config["device"])
+
+
+def _gpus_per_job():
+    """GPUs each pair and style job asks for (config gpus_per_job; device cpu: none)."""
+    if config["device"] == "cpu":
+        return 0
+    if config["gpus_per_job"] == "auto":
+        return 1 if ON_CLUSTER or LOCAL_GPUS else 0
+    return int(config["gpus_per_job"])
+
+
+GPU_PER_JOB = _gpus_per_job()
+
+# Workstation: as many GPU jobs at once as there are GPUs (each job then picks its own,
+# scripts/nst/gpus.py), unless --resources gpu=N says otherwise.  profiles/default
+# leaves `gpu` out for this; profiles/slurm sets gpu=1 per submission.
+if not ON_CLUSTER and LOCAL_GPUS and "gpu" not in workflow.global_resources:
+    workflow.register_resource("gpu", LOCAL_GPUS)
+
+# Threads of a pair job: 2 beside a GPU (the GPU does the work); on CPU all the cores
+# Snakemake may use on a workstation (pair jobs then run one at a time), and
+# CLUSTER_CPU_THREADS per job on a cluster (--set-threads stylize_shard=N changes it).
+CLUSTER_CPU_THREADS = 8
+if GPU_PER_JOB:
+    PAIR_THREADS = 2
+elif ON_CLUSTER:
+    PAIR_THREADS = CLUSTER_CPU_THREADS
+else:
+    PAIR_THREADS = workflow.cores
+
+# Memory and time limits (cluster schedulers enforce them; local runs ignore them),
+# from the work in a shard: pixels x steps of every stage of every pair.  Measured on
+# CPU with VGG19 (random weights, 128-512 px, one core of a busy machine): about 25 s
+# per megapixel-step and 4-5 kB per pixel on top of about 1 GB for torch and the
+# network.  GPU speed is an estimate (not measured here), 5-10x what VGG19's arithmetic
+# takes on an A100-class GPU.  Each retry (attempt 2, 3, ...) doubles memory and time.
+CPU_SECONDS_PER_MEGAPIXEL_STEP = 30
+GPU_SECONDS_PER_MEGAPIXEL_STEP = 0.5
+# Start-up: imports, CUDA, loading the weights and the style targets.
+JOB_START_SECONDS = 180
+
+
+def _megapixel_steps(pairs):
+    """Pixels x steps of a list of pairs, in megapixel-steps (long side squared: an upper
+    bound for any aspect ratio)."""
+    total = 0
+    for pair in pairs:
+        stages = with_overrides(SETTINGS, pair["overrides"])["stages"]
+        total += sum(size * size * steps for size, steps in stages)
+    return total / 1e6
+
+
+def pair_mem_mb(wildcards, attempt):
+    """Host memory of a pair job, MB: torch, CUDA's libraries and the network (about 6 GB
+    with a GPU), or on CPU torch and the network plus the activations of a batch."""
+    if GPU_PER_JOB:
+        mb = 6144
+    else:
+        batch = config["batch_size"] if config["batch_size"] != "auto" else 1
+        mb = 2048 + 6e-3 * SETTINGS["size"] ** 2 * batch
+    return int(mb * 2 ** (attempt - 1))
+
+
+def pair_runtime(wildcards, threads, attempt):
+    """Wall-time limit of a pair job, minutes: start-up plus its pairs' optimisation,
+    with 2x headroom."""
+    work = _megapixel_steps(plan().shard_pairs(wildcards.shard))
+    if GPU_PER_JOB:
+        seconds = work * GPU_SECONDS_PER_MEGAPIXEL_STEP
+    else:
+        seconds = work * CPU_SECONDS_PER_MEGAPIXEL_STEP / max(1, threads)
+    minutes = (JOB_START_SECONDS + 2 * seconds) / 60
+    return max(10, math.ceil(minutes * 2 ** (attempt - 1)))
+
+
+def style_mem_mb(wildcards, attempt):
+    """Host memory of a style-target job, MB (one forward pass per style size)."""
+    mb = 6144 if GPU_PER_JOB else 2048 + 2e-3 * max(STYLE_SETTINGS["style_sizes"]) ** 2
+    return int(mb * 2 ** (attempt - 1))
+
+
+def style_runtime(wildcards, attempt):
+    """Wall-time limit of a style-target job, minutes."""
+    return 10 * 2 ** (attempt - 1)
+
 
 try:
     CANDIDATES = candidates(config)
@@ -57,12 +150,47 @@ except FileNotFoundError as err:
     raise WorkflowError(
         f"{err}; set content_dir and style_dir in config.yaml"
     ) from None
+except OSError as err:  # e.g. a folder without read permission
+    raise WorkflowError(f"cannot list an input folder: {err}") from None
 for role, files in CANDIDATES.items():
     if not files:
         raise WorkflowError(
             f"the {role} folder {config[role + '_dir']} is empty; "
             f"put {role} images there or point {role}_dir in config.yaml elsewhere"
         )
+
+
+# Snakemake cannot record names that are not valid UTF-8 (old Latin-1 folders):
+# stop with their names rather than with its traceback.
+def _valid_utf8(path):
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_undecodable = [
+    os.fsencode(p).decode("utf-8", "backslashreplace")
+    for files in CANDIDATES.values()
+    for p in files
+    if not _valid_utf8(p)
+]
+if _undecodable:
+    raise WorkflowError(
+        f"{len(_undecodable)} input file name(s) are not valid UTF-8: "
+        + ", ".join(_undecodable[:20])
+        + "; rename them (e.g. convmv -f latin1 -t utf8 --notest) or move them away"
+    )
+
+# A bad pairs sheet stops the run before any job, with every bad row named.
+if config["pairs"]:
+    try:
+        read_sheet(
+            config["pairs"], Path(config["content_dir"]), Path(config["style_dir"])
+        )
+    except SheetError as err:
+        raise WorkflowError(str(err)) from None
 
 _plans = {}
 
@@ -72,10 +200,15 @@ def plan():
     accepted_tsv = checkpoints.validate_inputs.get().output.accepted
     stamp = Path(accepted_tsv).stat().st_mtime_ns
     if stamp not in _plans:
-        with open(accepted_tsv) as handle:
-            next(handle)  # header
-            accepted = {Path(line.split("\t", 1)[0]) for line in handle}
-        _plans[stamp] = make_plan(config, accepted)
+        # csv, not split(): names with quotes or tabs are quoted in the TSV.
+        with open(accepted_tsv, newline="", encoding="utf-8") as handle:
+            accepted = {
+                Path(row["path"]) for row in csv.DictReader(handle, delimiter="\t")
+            }
+        try:
+            _plans[stamp] = make_plan(config, accepted)
+        except SheetError as err:  # the sheet was edited during the run
+            raise WorkflowError(str(err)) from None
     return _plans[stamp]
 
 

@@ -39,6 +39,7 @@ rule gallery:
         ),
     log:
         LOGS / "gallery.log",
+    localrule: True
     conda:
         "../envs/nst.yaml"
     threads: 4

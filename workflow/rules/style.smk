@@ -16,6 +16,8 @@ rule style_targets:
         "../envs/nst.yaml"
     resources:
         gpu=GPU_PER_JOB,
+        mem_mb=style_mem_mb,
+        runtime=style_runtime,
     params:
         settings=STYLE_SETTINGS,
     script:

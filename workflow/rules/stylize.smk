@@ -10,11 +10,17 @@ rule stylize_shard:
         LOGS / "stylize" / "{shard}.log",
     wildcard_constraints:
         shard="[0-9a-f]{16}(-[0-9]+)?",
+    # On a cluster, `--group-components stylize=N` packs N pair jobs into one
+    # submission (profiles/slurm); local runs ignore groups.
+    group:
+        "stylize"
     conda:
         "../envs/nst.yaml"
-    threads: workflow.cores if GPU_PER_JOB == 0 else 2
+    threads: PAIR_THREADS
     resources:
         gpu=GPU_PER_JOB,
+        mem_mb=pair_mem_mb,
+        runtime=pair_runtime,
     params:
         pairs=lambda wildcards: plan().shard_pairs(wildcards.shard),
         settings=SETTINGS,

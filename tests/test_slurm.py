@@ -1,0 +1,329 @@
+"""The workflow on a real SLURM cluster, submitted by Snakemake's SLURM executor plugin
+with profiles/slurm, as on an HPC login node.
+
+The cluster is one node on this machine, started by tests/slurm/local_slurm.sh (it
+installs Debian's SLURM packages if missing; needs root).  Without root or apt-get
+the cluster tests are skipped, unless NST_REQUIRE_SLURM is set (CI sets it), which
+makes that an error.  The dry-run tests at the top need no cluster.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, write_image
+
+pytestmark = pytest.mark.slow
+
+LOCAL_SLURM = REPO / "tests" / "slurm" / "local_slurm.sh"
+SLURM_DIR = Path(os.environ.get("NST_SLURM_DIR", "/var/tmp/nst-slurm"))
+
+
+# ---- a small workflow ------------------------------------------------------------
+
+
+@pytest.fixture
+def workdir(tmp_path, vgg19_file):
+    """3 photos x 2 styles at 32 px, 5 steps, 2 pairs per shard: 4 pair jobs."""
+    for i in range(3):
+        write_image(tmp_path / "in" / "content" / f"photo {i}.png", 30, 40, seed=i)
+    for i in range(2):
+        write_image(tmp_path / "in" / "style" / f"style{i}.jpg", 40, 40, seed=10 + i)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.update(
+        content_dir="in/content",
+        style_dir="in/style",
+        min_input_side=16,
+        backbone="vgg19",
+        weights={"vgg19": {"file": str(vgg19_file)}},
+        size=32,
+        steps=5,
+        shard_size=2,
+        log_every=5,
+    )
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def snakemake(workdir, *args, timeout=600, env=None):
+    """Run Snakemake on the workdir; its output is also kept in workdir/snakemake-N.log.
+
+    `timeout -k`: Snakemake ignores SIGTERM while jobs run, so it is killed 30 s later.
+    """
+    command = [
+        "timeout",
+        "-k",
+        "30",
+        str(timeout),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--configfile",  # first: it takes all the words up to the next option
+        str(workdir / "config.yaml"),
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        *args,
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 60,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )
+    number = len(list(workdir.glob("snakemake-*.log"))) + 1
+    (workdir / f"snakemake-{number}.log").write_text(done.stdout + done.stderr)
+    return done
+
+
+def output(done) -> str:
+    return done.stdout + done.stderr
+
+
+def job_blocks(text: str, rule: str) -> list[str]:
+    """The dry-run's description of each job of a rule."""
+    blocks = re.split(r"\n(?=\s*\[[A-Z][a-z]{2} [A-Z][a-z]{2} )", text)
+    return [b for b in blocks if re.search(rf"^\s*(local)?rule {rule}:", b, re.M)]
+
+
+def resources(block: str) -> dict:
+    line = re.search(r"resources: (.*)", block).group(1)
+    return dict(item.split("=", 1) for item in line.split(", "))
+
+
+# ---- the profile, without a cluster -----------------------------------------------
+
+
+def test_slurm_profile_asks_one_gpu_per_pair_job(workdir):
+    """On a login node without GPUs, the SLURM profile still asks a GPU for every pair and
+    style job (config gpus_per_job: auto), with memory and time for the shard, and packs
+    pair jobs into groups; gpus_per_job: 0 makes them CPU jobs."""
+    assert snakemake(workdir, "validate_inputs", "--cores", "1").returncode == 0
+
+    slurm_profile = str(REPO / "profiles" / "slurm")
+    for how in ("--workflow-profile", "--profile"):
+        done = snakemake(workdir, how, slurm_profile, "-n", env={"CUDA_VISIBLE_DEVICES": ""})
+        text = output(done)
+        assert done.returncode == 0, text
+        pairs = job_blocks(text, "stylize_shard")
+        styles = job_blocks(text, "style_targets")
+        assert len(pairs) == 4 and len(styles) == 2, text
+        for block in pairs + styles:
+            res = resources(block)
+            assert res["gpu"] == "1" and res["mem_mb"] == "6144" and res["runtime"] == "10", block
+        assert "Group job stylize" in text
+
+    done = snakemake(
+        workdir, "--workflow-profile", slurm_profile, "-n", "--config", "gpus_per_job=0"
+    )
+    for block in job_blocks(output(done), "stylize_shard"):
+        res = resources(block)
+        assert res["gpu"] == "0" and int(res["mem_mb"]) < 6144, block
+
+
+def test_profiles_combine_without_conflict():
+    """`--profile profiles/slurm` runs with profiles/default applied after it, key by key:
+    apart from `cores`, a key both set must have the same value there."""
+    default = yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())
+    slurm = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    assert slurm["executor"] == "slurm"
+    assert slurm["resources"] == {"gpu": 1} and slurm["set-resource-scopes"] == {"gpu": "local"}
+    assert slurm["group-components"]["stylize"] >= 1
+    clashes = {k for k in set(default) & set(slurm) if default[k] != slurm[k]}
+    assert clashes == set(), clashes
+    assert "resources" not in default  # the workflow sets the local GPU count itself
+
+
+# ---- the real cluster -------------------------------------------------------------
+
+
+def slurm_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "the local SLURM cluster needs root"
+    if not shutil.which("apt-get") and not shutil.which("slurmctld"):
+        return "the local SLURM cluster needs apt-get (Debian/Ubuntu) or SLURM installed"
+    return None
+
+
+def daemon_pids() -> list[int]:
+    files = [SLURM_DIR / "slurmctld.pid", SLURM_DIR / "slurmd.pid", SLURM_DIR / "munge/munged.pid"]
+    return [int(f.read_text()) for f in files if f.is_file() and f.read_text().strip()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A one-node SLURM cluster for this module's tests; stopped (by pid) afterwards."""
+    reason = slurm_unavailable()
+    if reason:
+        if os.environ.get("NST_REQUIRE_SLURM"):
+            pytest.fail(f"NST_REQUIRE_SLURM is set, but {reason}")
+        pytest.skip(f"{reason} (set NST_REQUIRE_SLURM=1 to make this an error)")
+    # One cluster per machine: a second test session waits for this one to finish.
+    SLURM_DIR.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(SLURM_DIR.parent / "nst-slurm.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        started = subprocess.run(
+            [str(LOCAL_SLURM), "start"], capture_output=True, text=True, timeout=900
+        )
+        pids = daemon_pids()
+        try:
+            assert started.returncode == 0, f"local SLURM did not start:\n{started.stderr}"
+            cpus = int(subprocess.check_output(["sinfo", "-h", "-o", "%c"], text=True).split()[0])
+            yield {"cpus": cpus}
+        finally:
+            stopped = subprocess.run(
+                [str(LOCAL_SLURM), "stop"], capture_output=True, text=True, timeout=120
+            )
+            assert stopped.returncode == 0, stopped.stderr
+            assert pids and not [p for p in pids if alive(p)], "a SLURM daemon outlived stop"
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def on_slurm(cluster, workdir, *args, timeout=600):
+    """The workflow through the SLURM profile, with what this test cluster needs: squeue
+    for job status (no accounting database here, so no sacct), a first status check after
+    1 s instead of 40, and no more cores per job or group than the node has."""
+    cpus = str(cluster["cpus"])
+    return snakemake(
+        workdir,
+        "--workflow-profile",
+        str(REPO / "profiles/slurm"),
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--cores",
+        cpus,
+        "--max-threads",
+        cpus,
+        "--local-cores",
+        "1",
+        "--verbose",  # prints each sbatch call
+        *args,
+        timeout=timeout,
+    )
+
+
+def sbatch_calls(text: str) -> list[str]:
+    """Each sbatch command line the plugin ran, without the job's own command."""
+    return [
+        line.split("sbatch call: ", 1)[1].split(" --wrap=")[0]
+        for line in text.splitlines()
+        if "sbatch call: " in line
+    ]
+
+
+def option(call: str, name: str) -> str | None:
+    found = re.search(rf"(?:^| ){re.escape(name)}[= ](\S+)", call)
+    return found.group(1) if found else None
+
+
+def slurm_jobs() -> dict[str, tuple[str, str]]:
+    """Every job this cluster still remembers: id -> (state, comment)."""
+    listing = subprocess.check_output(["squeue", "-h", "-t", "all", "-o", "%i|%T|%k"], text=True)
+    return {
+        i: (state, comment)
+        for i, state, comment in (line.split("|", 2) for line in listing.splitlines())
+    }
+
+
+def test_workflow_on_slurm(cluster, workdir, vgg19_file):
+    # ---- the weights download is a local rule: never a cluster job -----------------
+    # (compute nodes may have no internet; the jobs read resources/weights/)
+    from nst.io import sha256_file
+
+    config_file = workdir / "config.yaml"
+    own = config_file.read_text()
+    config = yaml.safe_load(own)
+    config["weights"] = {"vgg19": {"url": vgg19_file.as_uri(), "sha256": sha256_file(vgg19_file)}}
+    config_file.write_text(yaml.safe_dump(config))
+    done = on_slurm(cluster, workdir, "fetch_weights")
+    assert done.returncode == 0, output(done)
+    assert "localrule download_weights:" in output(done) and not sbatch_calls(output(done))
+    assert (workdir / "resources" / "weights" / "vgg19-dcbb9e9d.pth").is_file()
+    config_file.write_text(own)  # the run below uses the test's weights file as it is
+
+    # ---- a full run: every pair job is a SLURM job, asking a (fake) GPU -------------
+    done = on_slurm(cluster, workdir)
+    text = output(done)
+    assert done.returncode == 0, text
+    summary = pd.read_csv(workdir / "results" / "summary.tsv", sep="\t")
+    assert len(summary) == 6 and set(summary.status) == {"ok"}
+    assert all((workdir / path).is_file() for path in summary.output)
+    assert (workdir / "results" / "gallery" / "index.html").is_file()
+
+    calls = sbatch_calls(text)
+    submitted = set(re.findall(r"has been submitted with SLURM jobid (\d+)", text))
+    jobs = slurm_jobs()
+    assert len(calls) == len(submitted) == 3, calls  # 2 style jobs, 1 group of 4 pair jobs
+    assert all(jobs[i][0] == "COMPLETED" for i in submitted)
+    assert all(option(call, "--gpus") == "1" for call in calls)
+    group = [c for c in calls if "--comment rule_stylize_stylize_shard" in c]
+    assert len(group) == 1, calls
+    # The group's jobs take turns on its one GPU: its time limit is their sum.
+    assert option(group[0], "-t") == "40" and option(group[0], "--mem") == "6144"
+    for rule in ("download_weights", "validate_inputs", "summary", "gallery"):
+        assert not [c for c in calls if f"--comment rule_{rule}" in c]
+
+    shards = sorted((workdir / "results" / "shards").glob("*.tsv"))
+    assert len(shards) == 4
+    for shard in shards:
+        log = (workdir / "logs" / "stylize" / f"{shard.stem}.log").read_text()
+        found = re.search(r"SLURM job (\d+) on \S+: .*CUDA_VISIBLE_DEVICES=0\)", log)
+        assert found and found.group(1) in submitted, log
+    stamps = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
+
+    # ---- a rerun submits nothing ----------------------------------------------------
+    done = on_slurm(cluster, workdir)
+    assert done.returncode == 0 and "Nothing to be done" in output(done), output(done)
+    assert sbatch_calls(output(done)) == []
+    assert slurm_jobs().keys() == jobs.keys()
+
+    # ---- a job that fails is reported as failed, retried with more memory and time ----
+    # style1.jpg turns unreadable behind Snakemake's back (same size and time, so the
+    # input check keeps its verdict), and its style targets are asked for again.
+    style = workdir / "in" / "style" / "style1.jpg"
+    info = style.stat()
+    style.write_bytes(b"\0" * info.st_size)
+    os.utime(style, ns=(info.st_atime_ns, info.st_mtime_ns))
+    cache = "results/cache/style_targets/style1.safetensors"
+    (workdir / cache).unlink()
+    # (and as on a CPU-only cluster)
+    done = on_slurm(cluster, workdir, "all", cache, "--config", "gpus_per_job=0")
+    text = output(done)
+    assert done.returncode != 0, text
+    assert "Error in rule style_targets" in text and "style=style1" in text
+    failed = [c for c in sbatch_calls(text) if "rule_style_targets_wildcards_style1" in c]
+    assert [option(c, "--mem") for c in failed] == ["2050", "4100", "8200"], failed
+    assert [option(c, "-t") for c in failed] == ["10", "20", "40"], failed
+    assert not [c for c in failed if "--gpus" in c]
+    ids = re.findall(r"SLURM-job '(\d+)' failed, SLURM status is: 'FAILED'", text)
+    assert len(ids) == 3 and all(slurm_jobs()[i][0] == "FAILED" for i in ids), text
+    assert "style1.jpg: not an image Pillow can read" in text  # the job's own log, shown
+    # Nothing that does not need style1 was touched.
+    for path, stamp in stamps.items():
+        if path.exists() and "style1" not in str(path) and "shards" not in str(path):
+            assert path.stat().st_mtime_ns == stamp, path
