@@ -19,7 +19,12 @@ with job_log(sm.log[0]) as log:
         settings["backbone"], sm.input.weights, settings["style_layers"], settings["pooling"]
     ).to(device)
     targets = style_targets.compute(
-        net, sm.input.style, settings["style_layers"], settings["style_sizes"], device
+        net,
+        sm.input.style,
+        settings["style_layers"],
+        settings["style_sizes"],
+        device,
+        sm.config["max_input_megapixels"],
     )
     style_targets.write(sm.output[0], targets, settings, sm.input.style)
     log(

@@ -4,7 +4,7 @@ import pandas as pd
 
 from nst.gpus import claim_gpu
 from nst.io import atomic_write
-from nst.runtime import job_log, pick_batch_size, pick_device, set_threads
+from nst.runtime import job_log, pick_batch_size, pick_device, set_threads, tune_allocator
 from nst.shard import SUMMARY_COLUMNS, Pair, ShardRunner
 
 sm = snakemake  # noqa: F821  (provided by Snakemake)
@@ -12,6 +12,7 @@ config = sm.config
 settings = sm.params.settings
 
 with job_log(sm.log[0]) as log:
+    tune_allocator()
     set_threads(sm.threads)
     claim_gpu(config["device"], log=log)  # one GPU of several per job; before CUDA starts
     device = pick_device(config["device"])
@@ -21,9 +22,12 @@ with job_log(sm.log[0]) as log:
         weights_file=sm.input.weights,
         weights_sha256=config["weights"].get(settings["backbone"], {}).get("sha256"),
         device=device,
-        batch_size=pick_batch_size(config["batch_size"], device, pixels),
+        batch_size=min(
+            pick_batch_size(config["batch_size"], device, pixels), sm.resources.max_batch
+        ),
         progress_every=config["log_every"],
         log=log,
+        max_megapixels=config["max_input_megapixels"],
     )
     rows = runner.run([Pair.from_dict(p) for p in sm.params.pairs])
     failed = [r for r in rows if r["status"] != "ok"]

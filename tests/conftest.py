@@ -5,6 +5,9 @@ synthetic images."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +100,87 @@ def runner(settings, weights, batch_size=1, lines=None):
     """A ShardRunner on the CPU with a progress line every 3 steps, logging into `lines`."""
     log = lines.append if lines is not None else lambda line: None
     return ShardRunner(settings, str(weights), batch_size=batch_size, progress_every=3, log=log)
+
+
+# ---- Running the real workflow on a small work folder ---------------------------------
+
+
+def write_config(workdir: Path, **changes) -> None:
+    """workdir/config.yaml: the repository's config with `changes` applied."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.update(min_input_side=16)
+    config.update(changes)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def update_config(workdir: Path, **changes) -> None:
+    """Change keys of the work folder's current config."""
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config.update(changes)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def tiny_workflow(workdir: Path, weights: Path, contents: int = 3, styles: int = 2, **changes):
+    """A work folder with small synthetic photos and styles, and a config that runs them
+    with VGG19 (`weights`) at 32 px for a few steps."""
+    for i in range(contents):
+        write_image(workdir / "in" / "content" / f"photo {i}.png", 30, 40, seed=i)
+    for i in range(styles):
+        write_image(workdir / "in" / "style" / f"style{i}.jpg", 40, 40, seed=10 + i)
+    settings = dict(
+        content_dir="in/content",
+        style_dir="in/style",
+        backbone="vgg19",
+        weights={"vgg19": {"file": str(weights)}},
+        size=32,
+        steps=5,
+        shard_size=2,
+        log_every=5,
+    )
+    write_config(workdir, **{**settings, **changes})
+    return workdir
+
+
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """This workflow's Snakemake on a work folder and its config.yaml.  --configfile comes
+    first: it takes every word up to the next option."""
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        *args,
+    ]
+
+
+# One thread: tiny images gain nothing from threads, and tests stay fast on a busy machine.
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: int = 600, check: bool = True):
+    """Snakemake on the work folder with one core; fails the test if it fails and `check`."""
+    command = snakemake_command(workdir, "--cores", "1", *args)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=ONE_THREAD)
+    if check and done.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def planned(workdir: Path, *args: str) -> dict[str, int]:
+    """Jobs a dry run would execute, by rule (empty when nothing is to be done)."""
+    out = run_snakemake(workdir, "-n", *args)
+    counts, table = {}, False
+    for line in (out.stdout + out.stderr).splitlines():
+        if line.startswith("job ") and "count" in line:
+            table = True
+        elif table and line.startswith("total"):
+            break
+        elif table and line.strip() and not line.startswith("-"):
+            rule, count = line.split()
+            counts[rule] = int(count)
+    return counts

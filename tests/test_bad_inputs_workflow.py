@@ -7,45 +7,33 @@ from __future__ import annotations
 import csv
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from PIL import Image
 from test_bad_inputs import IGNORED_FILES, NASTY_NAMES, make_bad, symlink, write
 
-from conftest import REPO, write_image
+from conftest import REPO, run_snakemake, write_config, write_image
 from nst.validate import IGNORED
 
 pytestmark = pytest.mark.slow
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-    command += ["-d", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "1"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
 def configure(workdir: Path, vgg19_file: Path, **changes) -> None:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config.update(
-        content_dir="in/content",
-        style_dir="in/style",
-        backbone="vgg19",
-        weights={"vgg19": {"file": str(vgg19_file)}},
-        size=32,
-        steps=2,
-        min_input_side=16,
-        shard_size=64,
-        log_every=1,
+    write_config(
+        workdir,
+        **{
+            "content_dir": "in/content",
+            "style_dir": "in/style",
+            "backbone": "vgg19",
+            "weights": {"vgg19": {"file": str(vgg19_file)}},
+            "size": 32,
+            "steps": 2,
+            "shard_size": 64,
+            "log_every": 1,
+            **changes,
+        },
     )
-    config.update(changes)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
 def read_tsv(path: Path) -> list[dict]:
@@ -80,7 +68,7 @@ def test_one_run_over_every_bad_file_and_hostile_name(tmp_path, vgg19_file):
     write(style / ".DS_Store", b"\0\0\0\1Bud1")
     configure(tmp_path, vgg19_file)
 
-    done = snakemake(tmp_path)
+    done = run_snakemake(tmp_path, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     results = tmp_path / "results"
 
@@ -126,11 +114,11 @@ def test_strict_stops_on_a_rejection_but_not_on_ignored_files(tmp_path, vgg19_fi
         write(tmp_path / "in" / "content" / name, data)
     configure(tmp_path, vgg19_file, strict=True)
     target = "results/inputs/accepted.tsv"
-    done = snakemake(tmp_path, target)
+    done = run_snakemake(tmp_path, target, check=False)
     assert done.returncode == 0, done.stdout + done.stderr  # ignored files are not errors
 
     make_bad(tmp_path / "in" / "content", ["truncated.jpg", "download.png"])
-    done = snakemake(tmp_path, target)
+    done = run_snakemake(tmp_path, target, check=False)
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "strict: true and 2 input file(s) were rejected" in output
@@ -144,7 +132,7 @@ def test_a_folder_of_only_bad_files_is_an_error_naming_them(tmp_path, vgg19_file
     make_bad(tmp_path / "in" / "content", ["zero bytes.jpg", "notes.jpg", "drawing.svg"])
     write(tmp_path / "in" / "content" / ".DS_Store", b"\0")
     configure(tmp_path, vgg19_file)
-    done = snakemake(tmp_path)
+    done = run_snakemake(tmp_path, check=False)
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "no usable content image among 4 file(s)" in output
@@ -176,7 +164,7 @@ def test_folder_problems_stop_the_dry_run(tmp_path, vgg19_file, setup, message):
         write_image(tmp_path / "in" / "content" / "ok.png")
         write_image(tmp_path / "in" / "content" / os.fsdecode(b"caf\xe9.png"))
     configure(tmp_path, vgg19_file)
-    done = snakemake(tmp_path, "-n")
+    done = run_snakemake(tmp_path, "-n", check=False)
     assert done.returncode != 0 and message in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "results").exists()
@@ -197,7 +185,7 @@ def test_a_bad_pairs_sheet_stops_the_dry_run_with_every_row_named(tmp_path, vgg1
         "../../etc/passwd\twave.png\t\n"
     )
     configure(tmp_path, vgg19_file, pairs="pairs.tsv")
-    done = snakemake(tmp_path, "-n")
+    done = run_snakemake(tmp_path, "-n", check=False)
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "pairs sheet pairs.tsv has problems:" in output

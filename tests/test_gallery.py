@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import write_image
+from conftest import planned, run_snakemake, tiny_workflow, write_image
 from nst.gallery import Layout, Options, build_gallery
 from nst.gallery.html import Links, paginate, render_page
 from nst.gallery.model import Cell, Collection, Entry, load_collection, pair_keys
@@ -339,26 +339,11 @@ def test_summaries_without_the_pair_column_still_work(tmp_path):
 
 @pytest.mark.slow
 def test_gallery_rule_reuses_results_and_report_builds(tmp_path, vgg19_file):
-    from test_workflow import planned, snakemake, write_config
-
-    for i in range(2):
-        write_image(tmp_path / "in" / "content" / f"photo {i}.png", 30, 40, seed=i)
-    for i in range(2):
-        write_image(tmp_path / "in" / "style" / f"style{i}.jpg", 40, 40, seed=10 + i)
-    write_config(
-        tmp_path,
-        content_dir="in/content",
-        style_dir="in/style",
-        backbone="vgg19",
-        weights={"vgg19": {"file": str(vgg19_file)}},
-        size=32,
-        steps=3,
-        shard_size=64,
-    )
-    snakemake(tmp_path, "summary")
+    tiny_workflow(tmp_path, vgg19_file, contents=2, styles=2, steps=3, shard_size=64)
+    run_snakemake(tmp_path, "summary")
     records = mtimes(tmp_path / "results" / "records")
     assert planned(tmp_path, "gallery") == {"gallery": 1}  # no stylize_shard, no summary
-    snakemake(tmp_path, "gallery")
+    run_snakemake(tmp_path, "gallery")
     assert mtimes(tmp_path / "results" / "records") == records
     gallery = tmp_path / "results" / "gallery"
     log = (tmp_path / "logs" / "gallery.log").read_text()
@@ -371,14 +356,14 @@ def test_gallery_rule_reuses_results_and_report_builds(tmp_path, vgg19_file):
     assert planned(tmp_path) == {}  # the gallery is part of `all`, and up to date
 
     write_image(tmp_path / "in" / "content" / "new.png", 30, 40, seed=7)
-    snakemake(tmp_path)
+    run_snakemake(tmp_path)
     log = (tmp_path / "logs" / "gallery.log").read_text()
     assert "thumbnail: 3 rendered, 8 reused" in log and "curve: 2 rendered, 4 reused" in log
     assert {
         p: t for p, t in mtimes(tmp_path / "results" / "records").items() if p in records
     } == records
 
-    snakemake(tmp_path, "--report", "report.zip")
+    run_snakemake(tmp_path, "--report", "report.zip")
     with zipfile.ZipFile(tmp_path / "report.zip") as archive:
         names = archive.namelist()
         html = archive.read(next(n for n in names if n.endswith("report.html"))).decode()

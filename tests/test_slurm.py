@@ -14,14 +14,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, write_image
+from conftest import REPO, snakemake_command, tiny_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -35,24 +34,7 @@ SLURM_DIR = Path(os.environ.get("NST_SLURM_DIR", "/var/tmp/nst-slurm"))
 @pytest.fixture
 def workdir(tmp_path, vgg19_file):
     """3 photos x 2 styles at 32 px, 5 steps, 2 pairs per shard: 4 pair jobs."""
-    for i in range(3):
-        write_image(tmp_path / "in" / "content" / f"photo {i}.png", 30, 40, seed=i)
-    for i in range(2):
-        write_image(tmp_path / "in" / "style" / f"style{i}.jpg", 40, 40, seed=10 + i)
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config.update(
-        content_dir="in/content",
-        style_dir="in/style",
-        min_input_side=16,
-        backbone="vgg19",
-        weights={"vgg19": {"file": str(vgg19_file)}},
-        size=32,
-        steps=5,
-        shard_size=2,
-        log_every=5,
-    )
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    return tmp_path
+    return tiny_workflow(tmp_path, vgg19_file)
 
 
 def snakemake(workdir, *args, timeout=600, env=None):
@@ -60,22 +42,7 @@ def snakemake(workdir, *args, timeout=600, env=None):
 
     `timeout -k`: Snakemake ignores SIGTERM while jobs run, so it is killed 30 s later.
     """
-    command = [
-        "timeout",
-        "-k",
-        "30",
-        str(timeout),
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--configfile",  # first: it takes all the words up to the next option
-        str(workdir / "config.yaml"),
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        *args,
-    ]
+    command = ["timeout", "-k", "30", str(timeout), *snakemake_command(workdir, *args)]
     done = subprocess.run(
         command,
         capture_output=True,

@@ -8,84 +8,24 @@ import time
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import REPO, write_image
+from conftest import (
+    ONE_THREAD,
+    REPO,
+    planned,
+    run_snakemake,
+    snakemake_command,
+    tiny_workflow,
+    update_config,
+    write_image,
+)
 
 pytestmark = pytest.mark.slow
 
 
-def snakemake(workdir, *args, timeout=600, check=True):
-    # One core: tiny images gain nothing from threads, and tests stay fast on a busy machine.
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "1",
-        *args,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    if check and done.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def planned(workdir, *args):
-    """Jobs a dry run would execute, by rule (empty when nothing is to be done)."""
-    out = snakemake(workdir, "-n", *args)
-    text = out.stdout + out.stderr
-    counts, table = {}, False
-    for line in text.splitlines():
-        if line.startswith("job ") and "count" in line:
-            table = True
-        elif table and line.startswith("total"):
-            break
-        elif table and line.strip() and not line.startswith("-"):
-            rule, count = line.split()
-            counts[rule] = int(count)
-    return counts
-
-
-def write_config(workdir, **changes):
-    """Write workdir/config.yaml: the repository's config with `changes` applied."""
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config.update(min_input_side=16)
-    config.update(changes)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-
-
-def update_config(workdir, **changes):
-    """Change keys of the workdir's current config."""
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    config.update(changes)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-
-
 @pytest.fixture
 def workdir(tmp_path, vgg19_file):
-    for i in range(3):
-        write_image(tmp_path / "in" / "content" / f"photo {i}.png", 30, 40, seed=i)
-    for i in range(2):
-        write_image(tmp_path / "in" / "style" / f"style{i}.jpg", 40, 40, seed=10 + i)
-    write_config(
-        tmp_path,
-        content_dir="in/content",
-        style_dir="in/style",
-        backbone="vgg19",
-        weights={"vgg19": {"file": str(vgg19_file)}},
-        size=32,
-        steps=5,
-        shard_size=2,
-        log_every=5,
-    )
-    return tmp_path
+    return tiny_workflow(tmp_path, vgg19_file)
 
 
 def records(workdir):
@@ -93,7 +33,7 @@ def records(workdir):
 
 
 def test_run_rerun_and_setting_changes(workdir):
-    snakemake(workdir)
+    run_snakemake(workdir)
     summary = pd.read_csv(workdir / "results" / "summary.tsv", sep="\t")
     assert len(summary) == 6 and set(summary.status) == {"ok"}
     assert (summary.total_loss < summary.initial_loss).all()
@@ -120,10 +60,10 @@ def test_run_rerun_and_setting_changes(workdir):
 
 
 def test_new_photo_adds_only_its_pairs(workdir):
-    snakemake(workdir)
+    run_snakemake(workdir)
     before = records(workdir)
     write_image(workdir / "in" / "content" / "new.png", 30, 40, seed=7)
-    snakemake(workdir)
+    run_snakemake(workdir)
     after = records(workdir)
     assert len(after) == 8
     assert {p: after[p] for p in before} == before  # finished pairs untouched
@@ -133,21 +73,13 @@ def test_new_photo_adds_only_its_pairs(workdir):
 
 def test_killed_shard_resumes_without_redoing_finished_pairs(workdir):
     update_config(workdir, steps=200, shard_size=64, log_every=100)
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "1",
-    ]
+    command = snakemake_command(workdir, "--cores", "1")
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=ONE_THREAD,
     )
     deadline = time.time() + 300
     while not records(workdir) and time.time() < deadline and process.poll() is None:
@@ -160,8 +92,8 @@ def test_killed_shard_resumes_without_redoing_finished_pairs(workdir):
     for png in stylized.rglob("*.png"):
         assert png.stat().st_size > 0
 
-    snakemake(workdir, "--unlock")
-    snakemake(workdir)
+    run_snakemake(workdir, "--unlock")
+    run_snakemake(workdir)
     after = records(workdir)
     assert len(after) == 6
     assert {p: after[p] for p in finished} == finished
@@ -173,7 +105,7 @@ def test_killed_shard_resumes_without_redoing_finished_pairs(workdir):
 def test_bad_inputs_are_listed_and_the_rest_proceeds(workdir):
     (workdir / "in" / "content" / "notes.txt").write_text("not a photo")
     (workdir / "in" / "content" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    snakemake(workdir)
+    run_snakemake(workdir)
     rejected = pd.read_csv(workdir / "results" / "inputs" / "rejected.tsv", sep="\t")
     assert sorted(os.path.basename(p) for p in rejected.path) == ["broken.jpg", "notes.txt"]
     summary = pd.read_csv(workdir / "results" / "summary.tsv", sep="\t")
@@ -182,13 +114,13 @@ def test_bad_inputs_are_listed_and_the_rest_proceeds(workdir):
 
 def test_strict_mode_and_empty_folders_fail_clearly(workdir):
     (workdir / "in" / "content" / "notes.txt").write_text("not a photo")
-    done = snakemake(workdir, "--config", "strict=True", check=False)
+    done = run_snakemake(workdir, "--config", "strict=True", check=False)
     assert done.returncode != 0
     assert "strict: true and 1 input file(s) were rejected" in done.stdout + done.stderr
     assert not (workdir / "results" / "summary.tsv").exists()
     for image in (workdir / "in" / "style").iterdir():
         image.unlink()
-    done = snakemake(workdir, "-n", check=False)
+    done = run_snakemake(workdir, "-n", check=False)
     assert (
         done.returncode != 0 and "the style folder in/style is empty" in done.stdout + done.stderr
     )
@@ -196,7 +128,7 @@ def test_strict_mode_and_empty_folders_fail_clearly(workdir):
 
 def test_missing_weights_fail_before_any_job(workdir, tmp_path):
     update_config(workdir, weights={"vgg19": {"file": str(tmp_path / "nowhere.pth")}})
-    done = snakemake(workdir, "-n", check=False)
+    done = run_snakemake(workdir, "-n", check=False)
     assert done.returncode != 0
     assert "nowhere.pth does not exist" in done.stderr + done.stdout
 
@@ -207,7 +139,7 @@ def test_fetch_weights_from_a_file_url(workdir, vgg19_file):
     update_config(
         workdir, weights={"vgg19": {"url": vgg19_file.as_uri(), "sha256": sha256_file(vgg19_file)}}
     )
-    snakemake(workdir, "fetch_weights")
+    run_snakemake(workdir, "fetch_weights")
     assert (
         workdir / "resources" / "weights" / "vgg19-dcbb9e9d.pth"
     ).stat().st_size == vgg19_file.stat().st_size

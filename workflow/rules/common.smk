@@ -133,6 +133,13 @@ def pair_runtime(wildcards, threads, attempt):
     return max(10, math.ceil(minutes * 2 ** (attempt - 1)))
 
 
+def pair_max_batch(wildcards, attempt):
+    """Images per batch at most: halved on each retry, so that a job that died of GPU
+    memory comes back with smaller batches (jobs also split a batch that runs out)."""
+    first = config["batch_size"] if config["batch_size"] != "auto" else 16
+    return max(1, first >> (attempt - 1))
+
+
 def style_mem_mb(wildcards, attempt):
     """Host memory of a style-target job, MB (one forward pass per style size)."""
     mb = 6144 if GPU_PER_JOB else 2048 + 2e-3 * max(STYLE_SETTINGS["style_sizes"]) ** 2

@@ -10,6 +10,7 @@ rule stylize_shard:
         LOGS / "stylize" / "{shard}.log",
     wildcard_constraints:
         shard="[0-9a-f]{16}(-[0-9]+)?",
+    retries: 2
     # On a cluster, `--group-components stylize=N` packs N pair jobs into one
     # submission (profiles/slurm); local runs ignore groups.
     group:
@@ -21,6 +22,7 @@ rule stylize_shard:
         gpu=GPU_PER_JOB,
         mem_mb=pair_mem_mb,
         runtime=pair_runtime,
+        max_batch=pair_max_batch,
     params:
         pairs=lambda wildcards: plan().shard_pairs(wildcards.shard),
         settings=SETTINGS,
