@@ -61,3 +61,19 @@ def test_gatys_loss_weights_each_term_per_image():
     torch.testing.assert_close(terms.style, torch.tensor([10.0, 0.0]) * expected_style)
     torch.testing.assert_close(terms.tv, 0.5 * tv_loss(image))
     torch.testing.assert_close(terms.total, terms.content + terms.style + terms.tv)
+
+
+def test_gram_gradient_in_both_memory_layouts():
+    torch.manual_seed(0)
+    features = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    target = torch.randn(2, 3, 3, dtype=torch.float64)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = features.clone().contiguous(memory_format=layout).requires_grad_(True)
+        torch.autograd.gradcheck(gram_matrix, (x,))
+        style_loss(gram_matrix(x), target).sum().backward()
+        # Against autograd's own derivative of the plain formula.
+        y = features.clone().requires_grad_(True)
+        flat = y.reshape(2, 3, 20)
+        style_loss(flat @ flat.transpose(1, 2) / 60, target).sum().backward()
+        torch.testing.assert_close(x.grad, y.grad)
+        torch.testing.assert_close(gram_matrix(x), gram_matrix(features))

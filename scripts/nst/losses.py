@@ -14,6 +14,32 @@ import torch
 from torch import Tensor
 
 
+class _Gram(torch.autograd.Function):
+    """G = F F^T * scale over a batch of (C, N) matrices F.
+
+    Its own backward, dF = (dG + dG^T) F * scale, takes one matrix product where
+    autograd's two-sided one takes two plus a sum.  `channels_last` says that the
+    features are stored pixel-major, given here as (B, N, C) = F^T, which is then
+    used as it is (a view, no copy).
+    """
+
+    @staticmethod
+    def forward(ctx, flat: Tensor, scale: float, channels_last: bool) -> Tensor:
+        ctx.save_for_backward(flat)
+        ctx.scale, ctx.channels_last = scale, channels_last
+        if channels_last:
+            return torch.bmm(flat.transpose(1, 2), flat) * scale
+        return torch.bmm(flat, flat.transpose(1, 2)) * scale
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (flat,) = ctx.saved_tensors
+        symmetric = (grad + grad.transpose(1, 2)) * ctx.scale
+        if ctx.channels_last:
+            return torch.bmm(flat, symmetric), None, None
+        return torch.bmm(symmetric, flat), None, None
+
+
 def gram_matrix(features: Tensor) -> Tensor:
     """Gram matrix of each image's feature map, normalised by its size.
 
@@ -24,9 +50,18 @@ def gram_matrix(features: Tensor) -> Tensor:
     even under autocast: low-precision Grams are what breaks L-BFGS.
     """
     b, c, h, w = features.shape
+    channels_last = (
+        features.dim() == 4
+        and not features.is_contiguous()
+        and (features.is_contiguous(memory_format=torch.channels_last))
+    )
+    dtype = torch.promote_types(features.dtype, torch.float32)
     with torch.autocast(features.device.type, enabled=False):
-        flat = features.reshape(b, c, h * w).float()
-        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+        if channels_last:
+            flat = features.permute(0, 2, 3, 1).reshape(b, h * w, c).to(dtype)
+        else:
+            flat = features.reshape(b, c, h * w).to(dtype)
+        return _Gram.apply(flat, 1.0 / (c * h * w), channels_last)
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
