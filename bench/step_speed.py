@@ -40,6 +40,15 @@ def images(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     )
 
 
+def make_weights() -> None:
+    """A random VGG19 in torchvision's format, made once (the speed does not depend on it)."""
+    if not WEIGHTS.exists():
+        from torchvision import models
+
+        WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(models.vgg19().state_dict(), WEIGHTS)
+
+
 def conv_rate() -> float:
     """Best GFLOP/s of an fp32 3x3 convolution (VGG's shapes) on this machine."""
     best = 0.0
@@ -157,11 +166,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    if not WEIGHTS.exists():
-        from torchvision import models
-
-        WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(models.vgg19().state_dict(), WEIGHTS)
+    make_weights()
     rate = run_worker("rate")["gflops"]
     print(f"machine: {torch.get_num_threads()} threads, best fp32 3x3 conv rate {rate:.0f} GFLOP/s")
     print(

@@ -51,3 +51,16 @@ def test_pair_overrides_apply_to_the_last_stage():
     own = with_overrides(base, {"steps": 10, "style_weight": 2.0})
     assert own["stages"][-1][1] == 10 and own["style_weight"] == 2.0
     assert base["stages"][-1][1] == base["steps"]
+
+
+def test_auto_precision_is_bf16_only_where_it_pays():
+    from nst.runtime import resolve_precision
+
+    assert resolve_precision("fp32", "cpu", "vgg19") == "fp32"
+    assert resolve_precision("bf16", "cpu", "efficientnet_lite0") == "bf16"
+    assert resolve_precision("auto", "cpu", "efficientnet_lite0") == "fp32"
+    native = (
+        " avx512_bf16" in open("/proc/cpuinfo").read()
+        or " amx_bf16" in open("/proc/cpuinfo").read()
+    )
+    assert resolve_precision("auto", "cpu", "vgg19") == ("bf16" if native else "fp32")

@@ -92,3 +92,10 @@ def test_a_cache_made_with_other_settings_is_refused(shard_setup):
     other = style_target_settings({**settings, "style_layers": {"conv1_1": 1.0}})
     with pytest.raises(style_targets.StaleTargetsError, match="other settings"):
         style_targets.read(cache, other)
+
+
+def test_bf16_runs_end_in_fp32_and_record_the_precision(shard_setup):
+    settings, pairs, weights, _ = shard_setup
+    rows = runner({**settings, "precision": "bf16"}, weights).run(pairs[:1])
+    assert rows[0]["status"] == "ok" and rows[0]["precision"] == "bf16"
+    assert rows[0]["total_loss"] < rows[0]["initial_loss"]

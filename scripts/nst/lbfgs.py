@@ -14,8 +14,9 @@ precision).  Then, for that image only, the step is halved and retried from the
 last good point, a backtracking line search spread over the following
 evaluations, so each step still costs exactly one forward/backward.
 
-One more difference from torch: a rejected curvature pair (s.y <= 1e-10, rare)
-still takes a history slot, stored as zeros so that it has no effect.  That keeps
+Two more differences from torch: a curvature pair is kept when s.y > 1e-8 |s| |y|
+(torch: s.y > 1e-10, which depends on the scale of the loss), and a rejected pair
+(rare) still takes a history slot, stored as zeros so that it has no effect.  That keeps
 all images' ring buffers aligned, which turns the two-loop recursion into a few
 batched tensor operations with no per-image Python loop and no host-device
 synchronisation.
@@ -96,14 +97,17 @@ class BatchedLBFGS:
         s = self.last_step
         y = grad - self.grad
         ys = (y * s).sum(1)
-        accept = good & (ys > 1e-10)
+        yy = (y * y).sum(1)
+        # Keep pairs with clearly positive curvature.  Relative to |s||y|, not torch's
+        # absolute 1e-10, which rejects every pair when the loss is small in absolute
+        # terms (tiny gradients), leaving plain gradient descent.
+        accept = good & (ys > 1e-8 * torch.sqrt((s * s).sum(1) * yy))
         slot = self.pushed % self.s.shape[0]
         zero = torch.zeros((), device=grad.device)
         self.s[slot] = torch.where(accept[:, None], s, zero)
         self.y[slot] = torch.where(accept[:, None], y, zero)
         self.rho[slot] = torch.where(accept, 1.0 / torch.where(accept, ys, 1.0), zero)
         self.pushed += 1
-        yy = (y * y).sum(1)
         self.h_diag = torch.where(accept, ys / torch.where(accept, yy, 1.0), self.h_diag)
 
     def _two_loop(self, grad: Tensor) -> Tensor:

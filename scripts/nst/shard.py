@@ -28,6 +28,7 @@ from .color import preserve_color
 from .images import DEFAULT_MAX_MEGAPIXELS, ImageError, load_image, resize, save_png, scaled_size
 from .io import canonical_json, remove_stale_parts, sha256_file, write_json
 from .losses import LossWeights
+from .runtime import resolve_precision
 from .settings import style_target_settings, with_overrides
 from .stylize import TERMS, Method, Outcome, optimize
 
@@ -271,6 +272,7 @@ class ShardRunner:
         self.batch_size = max(1, batch_size)
         self.progress_every = progress_every
         self.max_megapixels = max_megapixels
+        self.precision = resolve_precision(settings["precision"], device, settings["backbone"])
         self.log = log
         self._net: FeatureExtractor | None = None
         self.targets = StyleTargetCache(
@@ -395,7 +397,7 @@ class ShardRunner:
                 steps=steps,
                 learning_rate=s0["learning_rate"] * (SAFER_LR if safer else 1.0),
                 lbfgs_history=s0["lbfgs_history"],
-                precision="fp32" if safer else s0["precision"],
+                precision="fp32" if safer else self.precision,
             )
             style_size = max(1, round(size * s0["style_scale"]))
             grams = {
@@ -436,6 +438,7 @@ class ShardRunner:
         row = base_row(task, str(self.device))
         final = result.final[b].tolist()
         row.update(
+            precision=self.precision,
             width=int(content.shape[-1]),
             height=int(content.shape[-2]),
             steps=result.steps,
