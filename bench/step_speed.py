@@ -151,6 +151,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 384, 512])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="only this project (e.g. for sizes where the reference runs out of memory)",
+    )
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -175,7 +180,11 @@ def main() -> None:
     )
     for size in args.sizes:
         ours = run_worker("ours", str(size), str(args.steps), args.precision)
-        ref = run_worker("reference", str(size), str(args.steps))
+        ref = (
+            {"seconds": float("nan"), "peak_mb": float("nan")}
+            if args.no_reference
+            else run_worker("reference", str(size), str(args.steps))
+        )
         floor = ours["gflop"] / rate
         print(
             f"{size:>5} {ours['gflop']:>7.1f} {ours['seconds']:>12.3f} {floor:>7.3f} "
