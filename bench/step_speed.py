@@ -141,8 +141,10 @@ def worker_reference(size: int, steps: int) -> dict:
 
 def run_worker(*args: str) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--worker", *args], check=True, capture_output=True, text=True
+        [sys.executable, __file__, "--worker", *args], capture_output=True, text=True
     )
+    if out.returncode != 0:
+        sys.exit(f"worker {' '.join(args)} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -158,6 +160,8 @@ def main() -> None:
     )
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.steps < 4 and not args.worker:
+        parser.error("--steps must be at least 4 (two warm-up steps, then timed ones)")
 
     if args.worker:
         kind, *rest = args.worker

@@ -226,3 +226,19 @@ def test_workflow_on_a_fake_two_gpu_workstation(tmp_path, vgg19_file):
     assert done.returncode == 0 and re.search(
         r"Provided resources: .*gpu\D+1\b", done.stdout + done.stderr
     )
+
+
+def test_cuda_jobs_autotune_convolutions_cpu_jobs_do_not(monkeypatch):
+    import torch
+
+    from nst.runtime import pick_device
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    assert pick_device("cpu") == "cpu"
+    assert torch.backends.cudnn.benchmark is False
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == "cuda"
+    assert torch.backends.cudnn.benchmark is True
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        pick_device("cuda:1")

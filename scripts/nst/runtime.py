@@ -35,13 +35,18 @@ def job_log(path: str | os.PathLike) -> Iterator[Callable[[str], None]]:
 
 
 def pick_device(requested: str) -> str:
+    """The device to compute on; on CUDA also turns on cuDNN's autotuner (a job's
+    images keep their shapes for hundreds of steps, so the search pays off at once)."""
     import torch  # imported here: log-only scripts need not load torch
 
+    device = requested
     if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif requested.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device: {requested} was asked for, but CUDA is not available here")
-    return requested
+    if device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
+    return device
 
 
 def set_threads(threads: int) -> None:
