@@ -21,6 +21,8 @@ import yaml
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
+from conftest import snakemake_command  # noqa: E402  (the tests' helpers)
 
 
 def main() -> None:
@@ -45,21 +47,7 @@ def main() -> None:
             shard_size=args.shard_size,
         )
         (work / "config.yaml").write_text(yaml.safe_dump(config))
-        base = [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "-d",
-            str(work),
-            "--configfile",
-            str(work / "config.yaml"),
-            "--cores",
-            "2",
-            "--quiet",
-            "all",
-        ]
+        base = snakemake_command(work, "--cores", "2", "--quiet", "all")
         started = time.perf_counter()
         subprocess.run([*base, "--until", "validate_inputs"], check=True)
         validated = time.perf_counter() - started

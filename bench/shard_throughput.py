@@ -23,28 +23,12 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
-from conftest import write_image  # noqa: E402  (test helpers: synthetic photos)
+from conftest import snakemake_command, write_image  # noqa: E402  (the tests' helpers)
 
 
 def run(work: Path, *args: str) -> float:
     started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "-d",
-            str(work),
-            "--configfile",
-            str(work / "config.yaml"),
-            "--quiet",
-            "all",
-            *args,
-        ],
-        check=True,
-    )
+    subprocess.run(snakemake_command(work, "--quiet", "all", *args), check=True)
     return time.perf_counter() - started
 
 

@@ -13,9 +13,8 @@ import time
 from datetime import datetime
 
 import pytest
-import yaml
 
-from conftest import REPO, write_image
+from conftest import REPO, tiny_workflow
 from nst import gpus
 
 # A job as the workflow's scripts run it: claim a GPU, hold it a while, report.
@@ -186,22 +185,7 @@ def test_workflow_on_a_fake_two_gpu_workstation(tmp_path, vgg19_file):
     claims a different one; --resources gpu=1 overrides the count."""
     from test_slurm import snakemake  # the same helper: config file first, output kept
 
-    for i in range(4):
-        write_image(tmp_path / "in" / "content" / f"photo {i}.png", 30, 40, seed=i)
-    write_image(tmp_path / "in" / "style" / "style.jpg", 40, 40, seed=10)
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config.update(
-        content_dir="in/content",
-        style_dir="in/style",
-        min_input_side=16,
-        backbone="vgg19",
-        weights={"vgg19": {"file": str(vgg19_file)}},
-        size=32,
-        steps=30,
-        shard_size=1,
-        log_every=10,
-    )
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    tiny_workflow(tmp_path, vgg19_file, contents=4, styles=1, steps=30, shard_size=1, log_every=10)
     env = {"CUDA_VISIBLE_DEVICES": "0,1", "NST_GPU_LOCK_DIR": str(tmp_path / "locks")}
     done = snakemake(tmp_path, "--cores", "4", env=env)
     text = done.stdout + done.stderr
