@@ -72,6 +72,7 @@ def test_new_photo_adds_only_its_pairs(workdir):
 
 
 def test_killed_shard_resumes_without_redoing_finished_pairs(workdir):
+    """Also: a second run started meanwhile is refused by Snakemake's lock."""
     update_config(workdir, steps=200, shard_size=64, log_every=100)
     command = snakemake_command(workdir, "--cores", "1")
     process = subprocess.Popen(
@@ -82,8 +83,19 @@ def test_killed_shard_resumes_without_redoing_finished_pairs(workdir):
         env=ONE_THREAD,
     )
     deadline = time.time() + 300
-    while not records(workdir) and time.time() < deadline and process.poll() is None:
-        time.sleep(0.2)
+
+    def wait_for(condition):
+        while not condition() and time.time() < deadline and process.poll() is None:
+            time.sleep(0.2)
+
+    # A second run on the same folder while the first works refuses, and says why.
+    wait_for(lambda: list((workdir / "logs" / "stylize").glob("*.log")))
+    second = run_snakemake(workdir, check=False, timeout=300)
+    assert second.returncode != 0
+    assert "Directory cannot be locked" in second.stdout + second.stderr
+    assert process.poll() is None, "the first run must go on"
+
+    wait_for(lambda: records(workdir))
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     finished = records(workdir)
