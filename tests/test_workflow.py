@@ -58,6 +58,9 @@ def test_run_rerun_and_setting_changes(workdir):
     update_config(workdir, style_layers=None, style_weight=None, log_every=1, shard_size=2)
     assert planned(workdir) == {}  # back to the settings of the run; log_every is not an output
 
+    update_config(workdir, gallery={"thumbnail_size": 128})  # the other keys keep defaults
+    assert planned(workdir) == {"gallery": 1, "all": 1}
+
 
 def test_new_photo_adds_only_its_pairs(workdir):
     run_snakemake(workdir)

@@ -45,10 +45,10 @@ rule gallery:
     threads: 4
     params:
         results=RESULTS,
-        thumb_size=256,
-        thumb_format="webp",
-        thumb_quality=80,
-        rows_per_page=25,
-        styles_per_page=20,
+        thumb_size=config["gallery"]["thumbnail_size"],
+        thumb_format=config["gallery"]["thumbnail_format"],
+        thumb_quality=config["gallery"]["thumbnail_quality"],
+        rows_per_page=config["gallery"]["contents_per_page"],
+        styles_per_page=config["gallery"]["styles_per_page"],
     script:
         "../../scripts/gallery.py"
