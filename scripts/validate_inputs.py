@@ -5,6 +5,7 @@ what to do) and ignored ones (hidden and system files, action "ignored; nothing 
 do"; never an error, even with strict: true).
 """
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -18,15 +19,16 @@ p = sm.params
 SHOWN = 30  # rejections listed in the error message; the log lists all
 
 
+def printable(text: str) -> str:
+    """A name that is not valid UTF-8 (rejected) with its odd bytes as escapes: caf\\xe9.png."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 def write_tsv(path, table: pd.DataFrame, columns: list[str]) -> None:
-    # Names that are not valid UTF-8 (rejected) are written with backslash escapes.
-    text = table[columns].to_csv(sep="\t", index=False, lineterminator="\n")
+    text = table[columns].assign(path=table.path.map(printable))
+    text = text.to_csv(sep="\t", index=False, lineterminator="\n")
     with atomic_write(path, "wb") as handle:
         handle.write(text.encode("utf-8", "backslashreplace"))
-
-
-def printable(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 with job_log(sm.log[0]) as log:
@@ -40,7 +42,7 @@ with job_log(sm.log[0]) as log:
     errors = rejected[~rejected.ignored]
     lines = []  # rejected files first, then ignored ones
     for r in rejected.sort_values("ignored", kind="stable").itertuples():
-        lines.append(printable(f"{r.path}: {r.reason} ({r.action})"))
+        lines.append(f"{printable(r.path)}: {r.reason} ({r.action})")
         log(f"{'ignored' if r.ignored else 'rejected'} {r.role} {lines[-1]}")
     log(f"{len(accepted)} accepted, {len(errors)} rejected, {len(rejected) - len(errors)} ignored")
     problems = []

@@ -78,7 +78,8 @@ def check_file(path: Path, role: str, limits: Limits) -> Verdict:
         name.encode("utf-8")
     except UnicodeEncodeError:
         return reject(
-            "the file name is not valid UTF-8 (from an old system?)", "rename it in UTF-8"
+            "the file name is not valid UTF-8 (from an old system?)",
+            "rename it in UTF-8 (e.g. convmv -f latin1 -t utf8 --notest)",
         )
     suffix = path.suffix.lower()
     if suffix in OTHER_FORMATS:

@@ -1,7 +1,6 @@
 # Shared set-up: the backbone, the resolved settings, and the plan of pairs and shards.
 import csv
 import math
-import os
 import re
 import sys
 from pathlib import Path
@@ -167,8 +166,8 @@ for role, files in CANDIDATES.items():
         )
 
 
-# Snakemake cannot record names that are not valid UTF-8 (old Latin-1 folders):
-# stop with their names rather than with its traceback.
+# Snakemake cannot record names that are not valid UTF-8 (old Latin-1 folders) as
+# inputs; such files reach validation through params only, and it rejects them.
 def _valid_utf8(path):
     try:
         str(path).encode("utf-8")
@@ -176,19 +175,6 @@ def _valid_utf8(path):
         return False
     return True
 
-
-_undecodable = [
-    os.fsencode(p).decode("utf-8", "backslashreplace")
-    for files in CANDIDATES.values()
-    for p in files
-    if not _valid_utf8(p)
-]
-if _undecodable:
-    raise WorkflowError(
-        f"{len(_undecodable)} input file name(s) are not valid UTF-8: "
-        + ", ".join(_undecodable[:20])
-        + "; rename them (e.g. convmv -f latin1 -t utf8 --notest) or move them away"
-    )
 
 # A bad pairs sheet stops the run before any job, with every bad row named.
 if config["pairs"]:

@@ -3,8 +3,14 @@
 
 checkpoint validate_inputs:
     input:
-        # Broken links cannot be inputs; they reach the script through params.
-        [str(p) for files in CANDIDATES.values() for p in files if p.exists()],
+        # Broken links and names that are not UTF-8 cannot be inputs; they reach the
+        # script through params (which it rejects).
+        [
+            str(p)
+            for files in CANDIDATES.values()
+            for p in files
+            if p.exists() and _valid_utf8(p)
+        ],
     output:
         accepted=RESULTS / "inputs" / "accepted.tsv",
         rejected=RESULTS / "inputs" / "rejected.tsv",
