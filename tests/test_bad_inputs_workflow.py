@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from test_bad_inputs import IGNORED_FILES, NASTY_NAMES, make_bad, symlink, write
 
-from conftest import REPO, run_snakemake, write_config, write_image
+from conftest import REPO, planned, run_snakemake, write_config, write_image
 from nst.validate import IGNORED
 
 pytestmark = pytest.mark.slow
@@ -192,3 +192,17 @@ def test_a_bad_pairs_sheet_stops_the_dry_run_with_every_row_named(tmp_path, vgg1
     assert "Traceback" not in done.stderr and "SheetError" not in output
     assert "validate_inputs" not in output  # no job was planned, let alone run
     assert not (tmp_path / "results").exists()
+
+
+def test_sheet_rows_naming_a_rejected_file_are_skipped_with_a_warning(tmp_path, vgg19_file):
+    write_image(tmp_path / "in" / "content" / "cat.png")
+    write(tmp_path / "in" / "content" / "notes.png", b"shopping list\n")
+    write_image(tmp_path / "in" / "style" / "wave.png")
+    (tmp_path / "pairs.tsv").write_text("content\tstyle\ncat.png\twave.png\nnotes.png\twave.png\n")
+    configure(tmp_path, vgg19_file, pairs="pairs.tsv")
+    run_snakemake(tmp_path, "--until", "validate_inputs")
+    done = run_snakemake(tmp_path, "-n")
+    output = done.stdout + done.stderr
+    assert "1 row(s) of pairs.tsv skipped: they name a file listed in " in output
+    assert "results/inputs/rejected.tsv (notes.png x wave.png)" in output
+    assert planned(tmp_path)["stylize_shard"] == 1

@@ -19,6 +19,7 @@ class Plan:
     pairs: dict[str, dict]  # pair key -> nst.shard.Pair fields (plain JSON for params)
     shards: dict[str, list[str]]  # shard name -> pair keys
     styles: dict[str, str]  # style key -> style image, for every style some pair uses
+    skipped: list[str]  # sheet rows left out because they name a rejected file
 
     def shard_pairs(self, shard: str) -> list[dict]:
         return [self.pairs[key] for key in self.shards[shard]]
@@ -41,14 +42,21 @@ def make_plan(config: Mapping, accepted: Collection[Path]) -> Plan:
     else:
         specs = all_combinations(found["content"], found["style"])
     accepted = set(accepted)
-    usable = [s for s in specs if s.content in accepted and all(p in accepted for p, _ in s.styles)]
+    usable, skipped = [], []
+    for spec in specs:
+        if spec.content in accepted and all(p in accepted for p, _ in spec.styles):
+            usable.append(spec)
+        else:
+            skipped.append(f"{spec.content.name} x {'+'.join(p.name for p, _ in spec.styles)}")
     pairs, styles = {}, {}
     for spec in usable:
         pair = _pair(spec, keys, results)
         pairs[pair["key"]] = pair
         for path, _ in spec.styles:
             styles[keys[path]] = str(path)
-    return Plan(pairs, assign_shards(pairs, config["shard_size"]), styles)
+    # Without a sheet every combination of accepted files is made: nothing is "skipped".
+    skipped = skipped if config.get("pairs") else []
+    return Plan(pairs, assign_shards(pairs, config["shard_size"]), styles, skipped)
 
 
 def style_cache_path(results: Path | str, key: str) -> str:

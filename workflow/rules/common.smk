@@ -190,7 +190,8 @@ _plans = {}
 
 def plan():
     """The pairs and shards, built from the validated inputs (after the checkpoint)."""
-    accepted_tsv = checkpoints.validate_inputs.get().output.accepted
+    validated = checkpoints.validate_inputs.get().output
+    accepted_tsv = validated.accepted
     stamp = Path(accepted_tsv).stat().st_mtime_ns
     if stamp not in _plans:
         # csv, not split(): names with quotes or tabs are quoted in the TSV.
@@ -202,6 +203,13 @@ def plan():
             _plans[stamp] = make_plan(config, accepted)
         except SheetError as err:  # the sheet was edited during the run
             raise WorkflowError(str(err)) from None
+        skipped = _plans[stamp].skipped
+        if skipped:
+            logger.warning(
+                f"{len(skipped)} row(s) of {config['pairs']} skipped: they name a file "
+                f"listed in {validated.rejected} "
+                f"({', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''})"
+            )
     return _plans[stamp]
 
 
