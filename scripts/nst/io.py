@@ -1,4 +1,4 @@
-"""File helpers: atomic writes and content hashes.
+"""File helpers: atomic writes, content hashes and file names.
 
 Every file this project writes at a final path goes through `atomic_write`, so a
 killed job or a full disk leaves either the old file or none, never half of one.
@@ -80,3 +80,23 @@ def sha256_text(text: str) -> str:
 def canonical_json(data) -> str:
     """JSON with sorted keys and no whitespace: equal data gives equal text."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def file_signature(path: str | os.PathLike) -> list[int] | None:
+    """(size, modification time in ns) of a file, None if it cannot be read: what the
+    validation and gallery caches compare to tell a changed file from an unchanged one."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a file name (as os.listdir gives it) is valid UTF-8: names from old
+    Latin-1 systems are not, and Snakemake cannot record them."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

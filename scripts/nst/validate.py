@@ -14,14 +14,13 @@ No file, however odd, stops the validation of the others.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .images import ImageError, decode, scaled_size
-from .io import write_json
+from .io import file_signature, is_utf8, write_json
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 
@@ -74,9 +73,7 @@ def check_file(path: Path, role: str, limits: Limits) -> Verdict:
     if name.startswith(".") or name.lower() in SYSTEM_FILES:
         kind = "hidden file" if name.startswith(".") else "system file"
         return Verdict(str(path), role, False, reason=kind, action=IGNORED, ignored=True)
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
+    if not is_utf8(name):
         return reject(
             "the file name is not valid UTF-8 (from an old system?)",
             "rename it in UTF-8 (e.g. convmv -f latin1 -t utf8 --notest)",
@@ -130,19 +127,12 @@ def validate(
     if not isinstance(cache, dict) or any(cache.get(k) != v for k, v in wanted.items()):
         cache = {**wanted, "files": {}}
 
-    def stamp(path: Path) -> str:
-        try:
-            st = os.stat(path)
-            return f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            return "missing"
-
     jobs = [(role, Path(p)) for role, paths in files.items() for p in paths]
 
     def one(job: tuple[str, Path]) -> Verdict:
         role, path = job
         entry = cache["files"].get(f"{role}:{path}")
-        if entry and entry["stamp"] == stamp(path):
+        if entry and entry["stamp"] == file_signature(path):
             try:
                 return Verdict(**entry["verdict"])
             except TypeError:
@@ -152,7 +142,8 @@ def validate(
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         verdicts = list(pool.map(one, jobs))
     cache["files"] = {
-        f"{v.role}:{v.path}": {"stamp": stamp(Path(v.path)), "verdict": asdict(v)} for v in verdicts
+        f"{v.role}:{v.path}": {"stamp": file_signature(v.path), "verdict": asdict(v)}
+        for v in verdicts
     }
     write_json(cache_file, cache)
     return verdicts

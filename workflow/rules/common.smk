@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from nst.catalog import INFO, default_weights_file, resolve_backbone
 from nst.gpus import visible_gpus
+from nst.io import is_utf8
 from nst.pairs import SheetError, read_sheet
 from nst.plan import candidates, make_plan
 from nst.settings import pair_settings, style_target_settings, with_overrides
@@ -164,16 +165,6 @@ for role, files in CANDIDATES.items():
             f"the {role} folder {config[role + '_dir']} is empty; "
             f"put {role} images there or point {role}_dir in config.yaml elsewhere"
         )
-
-
-# Snakemake cannot record names that are not valid UTF-8 (old Latin-1 folders) as
-# inputs; such files reach validation through params only, and it rejects them.
-def _valid_utf8(path):
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 # A bad pairs sheet stops the run before any job, with every bad row named.

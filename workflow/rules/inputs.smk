@@ -9,7 +9,7 @@ checkpoint validate_inputs:
             str(p)
             for files in CANDIDATES.values()
             for p in files
-            if p.exists() and _valid_utf8(p)
+            if p.exists() and is_utf8(str(p))
         ],
     output:
         accepted=RESULTS / "inputs" / "accepted.tsv",

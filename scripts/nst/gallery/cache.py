@@ -27,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io import write_json
+from ..io import file_signature, write_json
 
 MANIFEST = "manifest.json"
 VERSION = 1
@@ -57,14 +57,6 @@ class SyncStats:
         ]
         parts = parts or ["nothing to render"]
         return "; ".join(parts) + f"; {len(self.failed)} failed; {self.removed} removed"
-
-
-def signature(path: str | os.PathLike) -> list[int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return [stat.st_size, stat.st_mtime_ns]
 
 
 Renderer = Callable[[str, Path, str], dict]  # (source, target path, recipe) -> info
@@ -110,7 +102,7 @@ class DerivedCache:
         stats = SyncStats()
         todo = []
         for job in jobs:
-            sig = signature(job.source)
+            sig = file_signature(job.source)
             if sig is None:
                 stats.failed[job.target] = f"{job.source}: source file not found"
             elif self.fresh(job, sig):
