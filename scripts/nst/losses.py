@@ -50,10 +50,8 @@ def gram_matrix(features: Tensor) -> Tensor:
     even under autocast: low-precision Grams are what breaks L-BFGS.
     """
     b, c, h, w = features.shape
-    channels_last = (
-        features.dim() == 4
-        and not features.is_contiguous()
-        and (features.is_contiguous(memory_format=torch.channels_last))
+    channels_last = not features.is_contiguous() and features.is_contiguous(
+        memory_format=torch.channels_last
     )
     dtype = torch.promote_types(features.dtype, torch.float32)
     with torch.autocast(features.device.type, enabled=False):

@@ -105,7 +105,7 @@ def resolve_precision(requested: str, device: str, backbone: str) -> str:
     if device.startswith("cuda"):
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     try:
-        flags = open("/proc/cpuinfo").read()
+        flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return "fp32"
     return "bf16" if (" avx512_bf16" in flags or " amx_bf16" in flags) else "fp32"
