@@ -11,7 +11,6 @@ error included).
 from __future__ import annotations
 
 import errno
-import io
 import os
 import stat
 import warnings
@@ -20,9 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageCms, ImageFile, ImageOps, PngImagePlugin
+from PIL import Image, ImageFile, PngImagePlugin
 from torch import Tensor
 
+from .display import to_srgb, upright
 from .io import atomic_write
 
 # A truncated file is an error, not a half-grey picture.
@@ -62,6 +62,14 @@ class Decoded:
     width: int  # of the file as displayed (after EXIF rotation), before resizing
     height: int
     notes: list[str] = field(default_factory=list)  # e.g. "2 frames: the first is used"
+
+
+def _bomb_error(path: str | os.PathLike, err: Exception) -> ImageError:
+    return _error(
+        path,
+        f"Pillow refused it as a possible decompression bomb ({err})",
+        "downscale it or remove it",
+    )
 
 
 def _check_entry(path: str | os.PathLike) -> None:
@@ -155,11 +163,7 @@ def open_checked(path: str | os.PathLike, max_megapixels: float = DEFAULT_MAX_ME
         what, action = _sniff(path)
         raise _error(path, f"{_NOT_AN_IMAGE}: {what}", action) from None
     except _BOMB as err:  # only if something turned Pillow's own limit back on
-        raise _error(
-            path,
-            f"Pillow refused it as a possible decompression bomb ({err})",
-            "downscale it or remove it",
-        ) from None
+        raise _bomb_error(path, err) from None
     except OSError as err:
         if err.errno is not None:  # the disk or the file system, not the data
             raise _error(
@@ -183,42 +187,6 @@ def open_checked(path: str | os.PathLike, max_megapixels: float = DEFAULT_MAX_ME
             "downscale it or raise the limit",
         )
     return image
-
-
-def _srgb_profile() -> ImageCms.ImageCmsProfile:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
-def _to_srgb(image: Image.Image, notes: list[str] | None = None) -> Image.Image:
-    """Convert an embedded ICC profile to sRGB, so colours match what viewers show.
-
-    Alpha is kept aside and put back; a profile that cannot be used (damaged, or
-    for another colour space than the pixels') leaves the values as stored, noted.
-    """
-    notes = [] if notes is None else notes
-    icc = image.info.get("icc_profile")
-    if not icc:
-        return image
-    if image.mode in ("P", "PA"):
-        alpha = image.mode == "PA" or "transparency" in image.info
-        image = image.convert("RGBA" if alpha else "RGB")
-    if image.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
-        notes.append(f"ICC profile not applied to a {image.mode} image: colours used as stored")
-        return image
-    alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
-    colour = image.convert(image.mode[:-1]) if alpha is not None else image
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        name = (ImageCms.getProfileDescription(source) or "").strip()
-        out = ImageCms.profileToProfile(colour, source, _srgb_profile(), outputMode="RGB")
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as err:
-        notes.append(f"embedded ICC profile not usable ({err}): colours used as stored")
-        return image
-    if alpha is not None:
-        out.putalpha(alpha)
-    if "srgb" not in name.lower():
-        notes.append(f"colours converted from ICC profile {name or 'without a name'!r} to sRGB")
-    return out
 
 
 def _to_float_rgb(image: Image.Image) -> np.ndarray:
@@ -276,25 +244,17 @@ def decode(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # e.g. palette transparency notices
                 image.load()
-                try:  # before _shrink: TIFF keeps its orientation in the file's tags
-                    turned = ImageOps.exif_transpose(image)
-                except Exception:  # unreadable EXIF: keep the stored orientation
-                    turned = image
-                    notes.append("EXIF orientation unreadable: not applied")
+                turned = upright(image, notes)  # before _shrink: TIFF keeps it in its tags
                 if turned.size != image.size:
                     width, height = height, width
-                image = _to_srgb(_shrink(turned, long_side), notes)
+                image = to_srgb(_shrink(turned, long_side), notes)
                 array = _to_float_rgb(image)
         except MemoryError:
             raise _error(
                 path, "not enough memory to decode it", "downscale it or lower max_input_megapixels"
             ) from None
         except _BOMB as err:
-            raise _error(
-                path,
-                f"Pillow refused it as a possible decompression bomb ({err})",
-                "downscale it or remove it",
-            ) from None
+            raise _bomb_error(path, err) from None
         except Exception as err:  # OSError, SyntaxError, ValueError, EOFError, struct.error...
             raise _error(
                 path,

@@ -8,14 +8,14 @@ decoded at a reduced scale, so even big photos take milliseconds.
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image
 
+from ..display import to_srgb, upright
 from ..io import atomic_write
 
 # Inputs were already checked against max_input_megapixels by validate_inputs.
@@ -40,23 +40,8 @@ def open_rgb(path: str | os.PathLike, draft: int | None = None) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             image.load()
-            image = ImageOps.exif_transpose(image)
-            image = _to_srgb(image)
+            image = to_srgb(upright(image))
             return _to_rgb8(image)
-
-
-def _to_srgb(image: Image.Image) -> Image.Image:
-    icc = image.info.get("icc_profile")
-    if not icc or image.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
-        return image
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        out_mode = "RGBA" if "A" in image.mode else "RGB"
-        return ImageCms.profileToProfile(
-            image, source, ImageCms.createProfile("sRGB"), outputMode=out_mode
-        )
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return image
 
 
 def _to_rgb8(image: Image.Image) -> Image.Image:
