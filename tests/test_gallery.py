@@ -373,3 +373,21 @@ def test_gallery_rule_reuses_results_and_report_builds(tmp_path, vgg19_file):
     )
     assert "Contact sheet of style" in html and "final style loss" in html
     assert not [n for n in names if re.search(r"photo \d|new\.(png|webp)", n)]  # no pair images
+
+
+def test_float_image_thumbnails_show_what_the_optimiser_reads(tmp_path):
+    """A float TIFF with NaN and infinite pixels: the thumbnail's grays are the loader's."""
+    import numpy as np
+
+    from nst.gallery.thumbs import make_thumbnail, recipe
+    from nst.images import load_image
+
+    values = np.tile(np.linspace(0, 500, 64, dtype=np.float32), (64, 1))
+    values[0, :3] = [np.nan, np.inf, -np.inf]
+    source = tmp_path / "float.tif"
+    Image.fromarray(values, "F").save(source)
+    make_thumbnail(str(source), tmp_path / "thumb.png", recipe(64, "jpeg", 95))
+    thumb = np.asarray(Image.open(tmp_path / "thumb.png").convert("L"), dtype=np.float32)
+    loaded = load_image(source)[0].numpy() * 255
+    assert abs(thumb[32, 40] - loaded[32, 40]) <= 3  # mid-gray, not black
+    assert thumb[32, 40] > 100

@@ -47,9 +47,11 @@ def open_rgb(path: str | os.PathLike, draft: int | None = None) -> Image.Image:
 def _to_rgb8(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        gray = np.asarray(image, dtype=np.float32)
-        top = 65535.0 if mode != "F" else max(1.0, float(np.nanmax(gray)) if gray.size else 1.0)
-        gray = np.clip(np.nan_to_num(gray / top), 0, 1)
+        # As the loader reads them (nst.images): NaN and infinities are black, and float
+        # images brighter than 1 are scaled by their largest finite value.
+        gray = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        top = 65535.0 if mode != "F" else max(1.0, float(gray.max()) if gray.size else 1.0)
+        gray = np.clip(gray / top, 0, 1)
         return Image.fromarray((gray * 255).round().astype(np.uint8), "L").convert("RGB")
     if mode in ("P", "PA") or "A" in mode or "transparency" in image.info:
         image = image.convert("RGBA")
