@@ -12,6 +12,7 @@ import csv
 import functools
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,23 +60,11 @@ class Collection:
 
 def natural_key(text: str) -> tuple:
     """Sort "photo 2" before "photo 10", case-insensitively."""
-    parts = []
-    for chunk in _digit_split(text.casefold()):
-        parts.append((0, int(chunk), "") if chunk.isdigit() else (1, 0, chunk))
-    return tuple(parts)
+    chunks = re.split(r"(\d+)", text.casefold())  # odd chunks are the runs of digits
+    return tuple((0, int(c), "") if i % 2 else (1, 0, c) for i, c in enumerate(chunks) if c)
 
 
-def _digit_split(text: str) -> list[str]:
-    out, current = [], ""
-    for char in text:
-        if current and char.isdigit() != current[-1].isdigit():
-            out.append(current)
-            current = ""
-        current += char
-    return out + ([current] if current else [])
-
-
-def pair_keys(row: Mapping[str, str], results: Path) -> tuple[str, str]:
+def pair_keys(row: Mapping[str, str]) -> tuple[str, str]:
     """(style key, content key) of a summary row.
 
     From its `pair` column ("style/content"; keys never contain "/"), or, in a
@@ -133,7 +122,7 @@ def load_collection(
     styles: dict[str, Entry] = {}
     cells: dict[tuple[str, str], Cell] = {}
     for row in read_table(summary):
-        style, content = pair_keys(row, results)
+        style, content = pair_keys(row)
         if content not in contents:
             source = originals["content"].get(row.get("content", ""))
             contents[content] = Entry(
