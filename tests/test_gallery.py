@@ -386,8 +386,8 @@ def test_float_image_thumbnails_show_what_the_optimiser_reads(tmp_path):
     values[0, :3] = [np.nan, np.inf, -np.inf]
     source = tmp_path / "float.tif"
     Image.fromarray(values, "F").save(source)
-    make_thumbnail(str(source), tmp_path / "thumb.png", recipe(64, "jpeg", 95))
-    thumb = np.asarray(Image.open(tmp_path / "thumb.png").convert("L"), dtype=np.float32)
+    make_thumbnail(str(source), tmp_path / "thumb.jpg", recipe(64, "jpeg", 95))
+    thumb = np.asarray(Image.open(tmp_path / "thumb.jpg").convert("L"), dtype=np.float32)
     loaded = load_image(source)[0].numpy() * 255
     assert abs(thumb[32, 40] - loaded[32, 40]) <= 3  # mid-gray, not black
     assert thumb[32, 40] > 100

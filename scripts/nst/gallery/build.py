@@ -43,6 +43,10 @@ class Options:
     workers: int = 1
     title: str = "Neural style transfer gallery"
 
+    @property
+    def thumb_recipe(self) -> str:
+        return thumbs.recipe(self.thumb_size, self.thumb_format, self.thumb_quality)
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -93,7 +97,7 @@ def curve_target(cell: Cell) -> str:
 
 
 def plan_jobs(collection: Collection, options: Options) -> list[Job]:
-    recipe = thumbs.recipe(options.thumb_size, options.thumb_format, options.thumb_quality)
+    recipe = options.thumb_recipe
     suffix = thumbs.suffix(recipe)
     jobs, seen = [], set()
 
@@ -150,9 +154,7 @@ def build_gallery(
         log(f"could not render {target}: {error}")
     log(f"cache: {stats.line()}")
 
-    suffix = thumbs.suffix(
-        thumbs.recipe(options.thumb_size, options.thumb_format, options.thumb_quality)
-    )
+    suffix = thumbs.suffix(options.thumb_recipe)
 
     def thumb_file(kind: str, key: str) -> str | None:
         target = thumb_target(kind, key, suffix)
