@@ -127,7 +127,3 @@ def contact_sheet(
     with atomic_write(target) as handle:
         sheet.save(handle, format="PNG", optimize=True)
     return {"width": width, "height": height, "pairs": len(shown)}
-
-
-def sheet_paths(folder: Path, styles: Sequence[Entry]) -> dict[str, Path]:
-    return {style.key: folder / f"{style.key}.png" for style in styles}
