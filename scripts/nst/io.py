@@ -73,10 +73,6 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def canonical_json(data) -> str:
     """JSON with sorted keys and no whitespace: equal data gives equal text."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
