@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, snakemake_command, tiny_workflow
+from conftest import ONE_THREAD, REPO, snakemake_command, tiny_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +48,7 @@ def snakemake(workdir, *args, timeout=600, env=None):
         capture_output=True,
         text=True,
         timeout=timeout + 60,
-        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        env={**ONE_THREAD, **(env or {})},
     )
     number = len(list(workdir.glob("snakemake-*.log"))) + 1
     (workdir / f"snakemake-{number}.log").write_text(done.stdout + done.stderr)
