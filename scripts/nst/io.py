@@ -14,6 +14,32 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+NAME_MAX = 255  # bytes in one file name (Linux, macOS); paths are bounded by PATH_MAX, 4096
+# Keys (of images, styles, pairs) are at most this long in UTF-8: every file named
+# after a key ({key}.safetensors, {key}.json, a thumbnail) then stays under NAME_MAX.
+KEY_BYTES = 200
+_HASH_CHARS = 16  # hex digits of SHA-256 that tell two shortened names apart (64 bits)
+
+
+def fitting_key(text: str, max_bytes: int = KEY_BYTES) -> str:
+    """`text` if its UTF-8 form fits in `max_bytes`, else its first whole characters,
+    "~" and a hash of all of it: the same text always gets the same key, and two texts
+    that share a long beginning still get different ones."""
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) <= max_bytes:
+        return text
+    digest = hashlib.sha256(data).hexdigest()[:_HASH_CHARS]
+    # Cutting the bytes may split a character: "ignore" drops its leftover bytes.
+    head = data[: max_bytes - _HASH_CHARS - 1].decode("utf-8", "ignore")
+    return f"{head}~{digest}"
+
+
+def _temp_prefix(name: str) -> str:
+    """Start of atomic_write's temporary names beside a file `name`: ".{name}." with the
+    name shortened so that the temporary too fits in NAME_MAX (mkstemp adds 8 characters
+    and the suffix ".part")."""
+    return f".{fitting_key(name, NAME_MAX - len('..') - 8 - len('.part'))}."
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
@@ -24,7 +50,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -45,15 +71,17 @@ def remove_stale_parts(paths: Iterable[str | os.PathLike]) -> int:
     """
     wanted: dict[Path, set[str]] = {}
     for path in map(Path, paths):
-        wanted.setdefault(path.parent, set()).add(path.name)
+        wanted.setdefault(path.parent, set()).add(_temp_prefix(path.name))
     removed = 0
-    for folder, names in wanted.items():
+    for folder, prefixes in wanted.items():
         if not folder.is_dir():
             continue
         for entry in os.scandir(folder):
-            # atomic_write's temporaries are named ".{name}.{random}.part".
+            # atomic_write's temporaries are named "{prefix}{random}.part"; the random
+            # part has no dot, so "a.png"'s prefix does not match "a.png.json"'s files.
             if entry.name.startswith(".") and entry.name.endswith(".part"):
-                if entry.name[1:-5].rsplit(".", 1)[0] in names:
+                prefix = entry.name[: entry.name.rfind(".", 0, -5) + 1]
+                if prefix in prefixes:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
                         removed += 1

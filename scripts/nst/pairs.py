@@ -3,7 +3,10 @@
 Names: each image gets a key, its file name without the extension, used in output
 paths (results/stylized/{style}/{content}.png).  Where two files differ only by
 extension or case (a.jpg, A.png), both keep their extension in the key (a_jpg,
-A_png) so that no two inputs ever write the same output.
+A_png) so that no two inputs ever write the same output.  Keys longer than
+nst.io.KEY_BYTES (a 255-byte file name) are shortened with a hash (fitting_key), so
+that every path made from them fits the file system; summary.tsv and the gallery
+still show the full file names.
 
 A sheet is a TSV with columns `content` and `style` (file names relative to the
 content and style folders) and optional per-pair settings (see PAIR_OVERRIDES).
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .io import fitting_key
 from .settings import PAIR_OVERRIDES
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -56,11 +60,11 @@ def image_keys(paths: Iterable[Path]) -> dict[Path, str]:
     for path in paths:
         stem = unicodedata.normalize("NFC", path.stem)
         key = stem if stems[fold(stem)] == 1 else f"{stem}_{path.suffix.lstrip('.')}"
-        key = base = _UNSAFE.sub("_", key) or "_"
-        count = 1
+        base = _UNSAFE.sub("_", key) or "_"
+        key, count = fitting_key(base), 1
         while fold(key) in taken:
             count += 1
-            key = f"{base}_{count}"
+            key = fitting_key(f"{base}_{count}")
         taken.add(fold(key))
         keys[path] = key
     return keys
@@ -79,10 +83,10 @@ def all_combinations(contents: Iterable[Path], styles: Iterable[Path]) -> list[P
 
 
 def style_key(styles: tuple[tuple[Path, float], ...], keys: Mapping[Path, str]) -> str:
-    """`wave`, or `starry@0.7+wave@0.3` for a blend."""
+    """`wave`, or `starry@0.7+wave@0.3` for a blend (shortened when it is too long)."""
     if len(styles) == 1:
         return keys[styles[0][0]]
-    return "+".join(f"{keys[path]}@{weight:.3g}" for path, weight in styles)
+    return fitting_key("+".join(f"{keys[path]}@{weight:.3g}" for path, weight in styles))
 
 
 def read_sheet(sheet: str | os.PathLike, content_dir: Path, style_dir: Path) -> list[PairSpec]:
@@ -141,14 +145,22 @@ def _inside(folder: Path, name: str) -> Path:
     if "/" in name:
         raise ValueError(f"{name!r}: only files directly in {folder} are used, not subfolders")
     path = folder / name
-    if not path.is_file():
+    if not _is_file(path):
         raise ValueError(f"{path} does not exist")
     return path
 
 
+def _is_file(path: Path) -> bool:
+    """Path.is_file, but False for a name too long to be a file (a blend cell can be)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _parse_styles(style_dir: Path, cell: str) -> tuple[tuple[Path, float], ...]:
     cell = cell.strip()
-    if cell and (style_dir / cell).is_file() and "/" not in cell:
+    if cell and "/" not in cell and _is_file(style_dir / cell):
         return ((style_dir / cell, 1.0),)  # a single style, even if its name has + or :
     parts = []
     for item in cell.split("+"):

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import atomic_write
+from ..io import atomic_write, fitting_key
 from . import html, plots, sheets, thumbs
 from .cache import DerivedCache, Job, SyncStats
 from .model import Cell, Collection, Entry, load_collection
@@ -87,9 +87,11 @@ class BuildReport:
 
 
 def thumb_target(kind: str, key: str, suffix: str) -> str:
-    """Cache path of a thumbnail: originals by file name, pairs by "style/content"."""
-    folder = {"content": "thumbs/content", "style": "thumbs/style", "pair": "thumbs/stylized"}[kind]
-    return f"{folder}/{key}{suffix}"
+    """Cache path of a thumbnail: originals by file name (shortened like a key when too
+    long to take a suffix), pairs by "style/content" (keys, short enough already)."""
+    if kind == "pair":
+        return f"thumbs/stylized/{key}{suffix}"
+    return f"thumbs/{kind}/{fitting_key(key)}{suffix}"
 
 
 def curve_target(cell: Cell) -> str:

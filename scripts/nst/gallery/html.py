@@ -178,7 +178,7 @@ def _pager(page: Page, total: int) -> str:
 def _range(entries: Sequence[Entry]) -> str:
     if not entries:
         return "none"
-    return entries[0].key if len(entries) == 1 else f"{entries[0].key} – {entries[-1].key}"
+    return entries[0].name if len(entries) == 1 else f"{entries[0].name} – {entries[-1].name}"
 
 
 def render_page(
@@ -204,7 +204,7 @@ def render_page(
         head.append(
             f'<th class="style" scope="col" title="{escape(style.name)}">'
             f'<div class="originals">{"".join(thumbs)}</div>'
-            f'<div class="name">{escape(style.key)}</div>'
+            f'<div class="name">{escape(style.name)}</div>'
             f'<div class="more">{" · ".join(extra)}</div></th>'
         )
     body = []
@@ -220,7 +220,7 @@ def render_page(
         )
         cells.append(
             f'<th class="content" scope="row" title="{escape(content.name)}">{original}'
-            f'<div class="name">{escape(content.key)}</div></th>'
+            f'<div class="name">{escape(content.name)}</div></th>'
         )
         for style in page.styles:
             cell = collection.cell(style.key, content.key)
@@ -228,12 +228,12 @@ def render_page(
                 cells.append('<td class="none"></td>')
                 continue
             hover = escape(hover_text(cell))
-            entry = {"title": f"{style.key} × {content.key}", "rows": details(cell)}
+            entry = {"title": f"{style.name} × {content.name}", "rows": details(cell)}
             entry["curve"] = links.curve(cell)
             entry["record"] = links.record(cell)
             if cell.ok:
                 entry["full"] = links.original(cell.image)
-                inner = _img(links.thumb("pair", cell.pair), f"{style.key} × {content.key}", eager)
+                inner = _img(links.thumb("pair", cell.pair), entry["title"], eager)
                 cells.append(
                     f'<td><a class="pair" href="{entry["full"]}" data-pair="{escape(cell.pair)}" '
                     f'title="{hover}">{inner}</a></td>'
@@ -289,7 +289,7 @@ def render_contents(collection: Collection, pages: Sequence[Page], title: str) -
         links = " ".join(
             f'<a href="{p.file}">page {p.number}</a>' for p in where.get(content.key, [])
         )
-        items.append(f"<li><span>{escape(content.key)}</span> {links}</li>")
+        items.append(f"<li><span>{escape(content.name)}</span> {links}</li>")
     return CONTENTS.format(
         title=escape(title), css=CSS, count=len(collection.contents), items="\n".join(items)
     )
