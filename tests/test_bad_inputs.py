@@ -271,6 +271,50 @@ def test_whole_matrix_in_one_validate_call_with_cache(tmp_path, monkeypatch):
     assert validate({"content": files}, LIMITS, cache) == list(verdicts.values())
 
 
+# ---- styles with nothing to transfer ---------------------------------------------------
+
+
+def flat(path: Path, size: tuple[int, int], colour=(40, 120, 200), **options) -> Path:
+    Image.new("RGB", size, colour).save(path, **options)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, make, reason",
+    [
+        ("dot.png", lambda p: flat(p, (1, 1)), r"^1x1: a style image needs at least 16 px"),
+        ("few.png", lambda p: write_image(p, 3, 5), r"^5x3: a style image needs at least 16"),
+        ("15 high.png", lambda p: write_image(p, 15, 20), r"^20x15: .* at least 16 px"),
+        ("flat.png", lambda p: flat(p, (64, 48)), r"single flat colour \(RGB 40, 120, 200\)"),
+        ("flat.jpg", lambda p: flat(p, (64, 48), quality=50), r"single flat colour"),
+        (
+            "flat gray 16-bit.png",
+            lambda p: Image.new("I;16", (40, 40), 30000).save(p) or p,
+            r"single flat colour",
+        ),
+    ],
+)
+def test_styles_with_no_texture_are_rejected_with_the_reason(tmp_path, name, make, reason):
+    path = make(tmp_path / name)
+    verdict = check_file(path, "style", LIMITS)
+    assert not verdict.ok and not verdict.ignored
+    assert re.search(reason, verdict.reason), verdict.reason
+    assert "style image" in verdict.action
+    # The same file is a usable content: a flat or tiny photo can still be painted over.
+    assert check_file(path, "content", LIMITS).ok
+
+
+def test_small_or_nearly_flat_styles_with_some_texture_are_accepted(tmp_path):
+    assert check_file(write_image(tmp_path / "16.png", 16, 16), "style", LIMITS).ok
+    ramp = np.tile(np.linspace(100, 110, 64, dtype=np.uint8), (48, 1))  # a faint gradient
+    Image.fromarray(np.stack([ramp] * 3, axis=-1)).save(tmp_path / "ramp.png")
+    assert check_file(tmp_path / "ramp.png", "style", LIMITS).ok
+    two = np.full((48, 64, 3), 80, np.uint8)
+    two[:, 32:] = (80, 80, 90)  # one channel differs on one half: not a single colour
+    Image.fromarray(two).save(tmp_path / "two.png")
+    assert check_file(tmp_path / "two.png", "style", LIMITS).ok
+
+
 # ---- accepted files: every mode loads as the right RGB --------------------------------
 
 
@@ -377,7 +421,8 @@ def test_16_bit_rgb_tiff_is_accepted(tmp_path):
 def test_animated_files_use_the_first_frame_and_say_so(tmp_path, name):
     frames = [Image.new("RGB", (64, 48), c) for c in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
     frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=100)
-    verdict = check_file(tmp_path / name, "style", LIMITS)
+    # A content: as a style, a flat first frame would be rejected (no texture to transfer).
+    verdict = check_file(tmp_path / name, "content", LIMITS)
     assert verdict.ok and verdict.reason == "3 frames: the first is used"
     out = load_image(tmp_path / name)
     assert out[0].mean() > 0.95 and out[1].mean() < 0.05 and out[2].mean() < 0.05

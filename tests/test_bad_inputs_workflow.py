@@ -68,6 +68,10 @@ def test_one_run_over_every_bad_file_and_hostile_name(tmp_path, vgg19_file):
         write(content / name, data)
     write_image(style / STYLE, 40, 40, seed=20)
     write(style / ".DS_Store", b"\0\0\0\1Bud1")
+    # Styles with nothing to transfer: rejected, their pairs never made.
+    no_texture = {"dot.png": r"1x1: a style image needs at least 16 px", "flat.jpg": "flat colour"}
+    Image.new("RGB", (1, 1), (200, 30, 30)).save(style / "dot.png")
+    Image.new("RGB", (64, 48), (30, 90, 200)).save(style / "flat.jpg")
     configure(tmp_path, vgg19_file)
 
     done = run_snakemake(tmp_path, check=False)
@@ -95,6 +99,8 @@ def test_one_run_over_every_bad_file_and_hostile_name(tmp_path, vgg19_file):
     for name in IGNORED_FILES:
         assert rejected[name]["action"] == IGNORED
     assert rejected[".DS_Store"]["action"] == IGNORED
+    for name, reason in no_texture.items():
+        assert rejected[name]["role"] == "style" and re.search(reason, rejected[name]["reason"])
     assert not set(rejected) & set(good)
 
     # Accepted files: size as displayed, notes on what was done.

@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from torch import Tensor
+
 from .images import ImageError, decode, scaled_size
 from .io import file_signature, is_utf8, write_json
 
@@ -42,7 +44,16 @@ OTHER_FORMATS = {
 IGNORED = "ignored; nothing to do"  # the action of ignored files
 
 # Bump when check_file's verdicts change, so cached verdicts are recomputed.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+
+# Style images that give the style loss nothing to match: under 16 px on a side (VGG's
+# deepest style layer, conv5_1, sees the image at 1/16 of its size, so such a file
+# holds less than one of its cells of real detail; upscaling it to the working size
+# adds none), or one flat colour (every channel within FLAT_RANGE; JPEG noise on a flat
+# colour stays within it).  Both are rejected: their Gram matrices hold no texture, so
+# their pairs would only wash the photos in a colour.
+MIN_STYLE_SIDE = 16
+FLAT_RANGE = 2 / 255
 
 
 @dataclass
@@ -98,7 +109,30 @@ def check_file(path: Path, role: str, limits: Limits) -> Verdict:
             f"below min_input_side={limits.min_side}",
             "crop it to a less extreme aspect ratio or lower min_input_side",
         )
+    if role == "style":
+        problem = _no_texture(decoded.image, width, height)
+        if problem:
+            return reject(*problem)
     return Verdict(str(path), role, True, width, height, "; ".join(decoded.notes))
+
+
+def _no_texture(image: Tensor, width: int, height: int) -> tuple[str, str] | None:
+    """(reason, action) when a style image has nothing to transfer, else None."""
+    if min(width, height) < MIN_STYLE_SIDE:
+        return (
+            f"{width}x{height}: a style image needs at least {MIN_STYLE_SIDE} px on each "
+            "side to have any texture to transfer",
+            "use a larger style image (a few hundred pixels is best)",
+        )
+    flat = image.flatten(1)
+    if bool(((flat.amax(1) - flat.amin(1)) <= FLAT_RANGE).all()):
+        colour = ", ".join(str(round(float(v) * 255)) for v in flat.mean(1))
+        return (
+            f"a single flat colour (RGB {colour}): there is no texture to transfer",
+            "use a style image with texture or brushwork; to tint photos one colour, "
+            "use an image editor",
+        )
+    return None
 
 
 def _check_safely(path: Path, role: str, limits: Limits) -> Verdict:
