@@ -265,6 +265,52 @@ def test_pages_hold_every_pair_exactly_once_and_link_to_each_other(tmp_path):
     assert not list(gallery.glob("page-*.html"))  # stale pages removed
 
 
+class TextParser(HTMLParser):
+    """The elements of a page as a browser builds them: tags, attributes and text."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.attrs, self.texts = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs += [value for _, value in attrs if value]
+
+    def handle_data(self, data):
+        self.texts.append(data)
+
+
+def test_names_with_markup_quotes_and_ampersands_show_as_text(tmp_path):
+    content = "<script>alert('x & \"y\"')<script>.png"  # "/" cannot be in a file name
+    style = '<b>bold<b> & "quoted" \'s.jpg'
+    make_results(tmp_path, [content, "plain.png"], [style])
+    build(tmp_path)
+    gallery = tmp_path / "results" / "gallery"
+    for page in ("index.html", "contents.html"):
+        text = (gallery / page).read_text(encoding="utf-8")
+        assert "<script>alert" not in text and "<b>bold" not in text
+        parsed = TextParser()
+        parsed.feed(text)
+        assert "b" not in parsed.tags  # the style's <b> is text, not markup
+        assert content in parsed.texts  # shown exactly as the file is named
+        expected = ["script"] * 2 if page == "index.html" else []  # pair data, gallery.js
+        assert [t for t in parsed.tags if t == "script"] == expected
+    index = TextParser()
+    index.feed((gallery / "index.html").read_text(encoding="utf-8"))
+    assert style in index.texts and content in index.attrs  # the headers' titles
+    data = re.search(
+        r'<script id="pair-data" type="application/json">(.*?)</script>',
+        (gallery / "index.html").read_text(encoding="utf-8"),
+        re.S,
+    )
+    pairs = json.loads(data.group(1))
+    assert {entry["title"] for entry in pairs.values()} == {
+        f"{style} × {content}",
+        f"{style} × plain.png",
+    }
+    assert (gallery / "gallery.css").is_file() and (gallery / "gallery.js").is_file()
+
+
 def test_a_big_collection_is_split_into_bounded_pages():
     contents = [Entry(f"photo {i}", f"photo {i}.jpg", ()) for i in range(5000)]
     styles = [Entry(f"style {i}", f"style {i}.jpg", ()) for i in range(20)]

@@ -3,6 +3,7 @@
 Layout of results/gallery/ (the first five are the rule's declared outputs):
 
     index.html, page-2.html, ...     the grid pages (see html.py), contents.html
+    gallery.css, gallery.js          what the pages share (copied from static/)
     summary.tsv                      a copy of the summary table (report, download)
     overview.png                     all styles: final style loss, seconds per pair
     style-plots/{style}.png          per style: loss / time / loss-reduction histograms
@@ -202,6 +203,7 @@ def build_gallery(
         )
     log(f"drew the overview, {len(collection.styles)} style plot(s) and contact sheet(s)")
 
+    html.write_static(folder)
     pages = html.paginate(collection, options.rows_per_page, options.styles_per_page)
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime())
     for page in reversed(pages):  # index.html (the declared output) last

@@ -3,25 +3,40 @@
 Pages hold `rows_per_page` contents x `styles_per_page` styles; with more styles
 than that, each block of contents gets one page per block of styles, so every
 pair is on exactly one page.  Page 1 is `index.html`, page n is `page-n.html`;
-`contents.html` lists every content image with a link to its page.  Each page has
-its CSS and JavaScript inline and links only to relative files, so it works from
-file:// with no server and no network.  Hovering a thumbnail shows the pair's
-losses, time and settings; clicking opens a detail view with the full image, its
-loss curves and the same numbers (without JavaScript the link opens the image).
+`contents.html` lists every content image with a link to its page.  The pages are
+Jinja2 templates (templates/*.html.j2, autoescaped: a file name is always text,
+never markup) that share one stylesheet and one script (static/, copied next to
+the pages) and link only to relative files, so they work from file:// with no
+server and no network.  Hovering a thumbnail shows the pair's losses, time and
+settings; clicking opens a detail view with the full image, its loss curves and
+the same numbers (without JavaScript the link opens the image).  This module
+turns the collection into plain values for the templates.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+import jinja2
+
+from ..io import atomic_write
 from .model import Cell, Collection, Entry
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+STATIC_FILES = ("gallery.css", "gallery.js")
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,  # a misspelt name fails the build, not the page
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 @dataclass(frozen=True)
@@ -134,45 +149,33 @@ class Links:
     overview: str | None
 
 
-def _img(thumb: tuple[str, int, int] | None, alt: str, eager: bool) -> str:
+def _thumb(thumb: tuple[str, int, int] | None, alt: str, eager: bool) -> dict | None:
     if thumb is None:
-        return '<span class="noprev">no preview</span>'
+        return None
     src, width, height = thumb
-    loading = "" if eager else ' loading="lazy"'
-    return f'<img src="{src}" width="{width}" height="{height}" alt="{escape(alt)}"{loading}>'
+    return {"src": src, "width": width, "height": height, "alt": alt, "lazy": not eager}
 
 
-def _pager(page: Page, total: int) -> str:
+def _pager(page: Page, total: int) -> dict | None:
+    """First, last and two pages either side of this one, with gaps; None for one page."""
     if total == 1:
-        return ""
+        return None
     n = page.number
-    shown = sorted({1, total, *range(max(1, n - 2), min(total, n + 2) + 1)})
-    parts, previous = [], 0
-    for number in shown:
+    items, previous = [], 0
+    for number in sorted({1, total, *range(max(1, n - 2), min(total, n + 2) + 1)}):
         if number - previous > 1:
-            parts.append('<span class="gap">…</span>')
-        if number == n:
-            parts.append(f'<span class="current" aria-current="page">{number}</span>')
-        else:
-            parts.append(f'<a href="{page_file(number)}">{number}</a>')
+            items.append({"gap": True})
+        items.append(
+            {"gap": False, "number": number, "file": page_file(number), "current": number == n}
+        )
         previous = number
-    prev_link = (
-        f'<a rel="prev" class="step" href="{page_file(n - 1)}">‹ previous</a>'
-        if n > 1
-        else '<span class="step off">‹ previous</span>'
-    )
-    next_link = (
-        f'<a rel="next" class="step" href="{page_file(n + 1)}">next ›</a>'
-        if n < total
-        else '<span class="step off">next ›</span>'
-    )
-    jump = (
-        f'<form class="jump" data-pages="{total}"><label>page <input type="number" min="1" '
-        f'max="{total}" value="{n}" aria-label="page number"></label> of {total} '
-        '<button type="submit">go</button></form>'
-    )
-    numbers = " ".join(parts)
-    return f'<nav class="pager" aria-label="pages">{prev_link} {numbers} {next_link} {jump}</nav>'
+    return {
+        "number": n,
+        "total": total,
+        "numbers": items,
+        "previous": page_file(n - 1) if n > 1 else None,
+        "next": page_file(n + 1) if n < total else None,
+    }
 
 
 def _range(entries: Sequence[Entry]) -> str:
@@ -181,100 +184,74 @@ def _range(entries: Sequence[Entry]) -> str:
     return entries[0].name if len(entries) == 1 else f"{entries[0].name} – {entries[-1].name}"
 
 
+# What the detail view (gallery.js) reads of each cell_view.
+VIEWER_FIELDS = ("title", "rows", "full", "curve", "record")
+
+
+def cell_view(cell: Cell, style: Entry, content: Entry, links: Links, eager: bool) -> dict:
+    """Everything a page shows of one pair: its grid cell and its detail view.  The one
+    place to add a per-pair value (a column of `details` shows it in the detail view)."""
+    title = f"{style.name} × {content.name}"
+    status = cell.row.get("status") or "missing"
+    return {
+        "pair": cell.pair,
+        "ok": cell.ok,
+        "title": title,
+        "hover": hover_text(cell),
+        "status": "image missing" if status == "ok" else status,  # shown in failed cells
+        "thumb": _thumb(links.thumb("pair", cell.pair), title, eager) if cell.ok else None,
+        "full": links.original(cell.image) if cell.ok else None,
+        "rows": details(cell),
+        "curve": links.curve(cell),
+        "record": links.record(cell),
+    }
+
+
+def _original(source: Path, kind: str, alt: str, links: Links, eager: bool) -> dict:
+    thumb = _thumb(links.thumb(kind, source.name), alt, eager)
+    return {"name": source.name, "href": links.original(source), "thumb": thumb}
+
+
 def render_page(
     collection: Collection, page: Page, pages: int, links: Links, title: str, stamp: str
 ) -> str:
-    data: dict[str, dict] = {}
-    head = ['<th class="corner" scope="col">content \\ style</th>']
-    for style in page.styles:
-        thumbs = []
-        sources = style.sources or ()
-        for source in sources:
-            thumbs.append(
-                f'<a class="original" href="{links.original(source)}" '
-                f'title="{escape(source.name)}">'
-                f"{_img(links.thumb('style', source.name), source.name, True)}</a>"
-            )
-        extra = []
-        plot, sheet = links.style_plot(style), links.sheet(style)
-        if plot:
-            extra.append(f'<a href="{plot}">plot</a>')
-        if sheet:
-            extra.append(f'<a href="{sheet}">sheet</a>')
-        head.append(
-            f'<th class="style" scope="col" title="{escape(style.name)}">'
-            f'<div class="originals">{"".join(thumbs)}</div>'
-            f'<div class="name">{escape(style.name)}</div>'
-            f'<div class="more">{" · ".join(extra)}</div></th>'
-        )
-    body = []
+    styles = [
+        {
+            "name": style.name,
+            "originals": [_original(s, "style", s.name, links, True) for s in style.sources],
+            "plot": links.style_plot(style),
+            "sheet": links.sheet(style),
+        }
+        for style in page.styles
+    ]
+    rows, viewer_data = [], {}
     for index, content in enumerate(page.contents):
-        eager = index < 3
+        eager = index < 3  # the first rows load at once, the others when scrolled to
         cells = []
-        source = content.sources[0] if content.sources else None
-        original = (
-            f'<a class="original" href="{links.original(source)}">'
-            f"{_img(links.thumb('content', source.name), content.name, eager)}</a>"
-            if source
-            else ""
-        )
-        cells.append(
-            f'<th class="content" scope="row" title="{escape(content.name)}">{original}'
-            f'<div class="name">{escape(content.name)}</div></th>'
-        )
         for style in page.styles:
             cell = collection.cell(style.key, content.key)
-            if cell is None:
-                cells.append('<td class="none"></td>')
-                continue
-            hover = escape(hover_text(cell))
-            entry = {"title": f"{style.name} × {content.name}", "rows": details(cell)}
-            entry["curve"] = links.curve(cell)
-            entry["record"] = links.record(cell)
-            if cell.ok:
-                entry["full"] = links.original(cell.image)
-                inner = _img(links.thumb("pair", cell.pair), entry["title"], eager)
-                cells.append(
-                    f'<td><a class="pair" href="{entry["full"]}" data-pair="{escape(cell.pair)}" '
-                    f'title="{hover}">{inner}</a></td>'
-                )
-            else:
-                entry["full"] = None
-                status = cell.row.get("status") or "missing"
-                status = escape("image missing" if status == "ok" else status)
-                cells.append(
-                    f'<td><a class="pair failed" href="#{quote(cell.pair)}" '
-                    f'data-pair="{escape(cell.pair)}" title="{hover}">{status}</a></td>'
-                )
-            data[cell.pair] = entry
-        body.append(f"<tr>{''.join(cells)}</tr>")
+            view = cell and cell_view(cell, style, content, links, eager)
+            if view:
+                viewer_data[view["pair"]] = {key: view[key] for key in VIEWER_FIELDS}
+            cells.append(view)
+        source = content.sources[0] if content.sources else None
+        original = _original(source, "content", content.name, links, eager) if source else None
+        rows.append({"name": content.name, "original": original, "cells": cells})
     ok = collection.ok_count
-    failed = len(collection.cells) - ok
-    header_links = ['<a href="contents.html">all contents</a>']
-    if links.overview:
-        header_links.append(f'<a href="{links.overview}">overview plot</a>')
-    if links.summary:
-        header_links.append(f'<a href="{links.summary}">summary.tsv</a>')
-    pager = _pager(page, pages)
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-    return PAGE.format(
-        title=escape(title),
-        page_title=escape(f"{title} – page {page.number} of {pages}"),
-        stats=escape(
-            f"{len(collection.cells)} pairs ({ok} ok, {failed} not) · "
-            f"{len(collection.contents)} contents × {len(collection.styles)} styles · built {stamp}"
-        ),
-        where=escape(
-            f"page {page.number} of {pages}: contents {_range(page.contents)}, "
-            f"styles {_range(page.styles)}"
-        ),
-        links=" · ".join(header_links),
-        pager=pager,
-        head="".join(head),
-        body="\n".join(body),
-        data=payload,
-        css=CSS,
-        js=JS,
+    return _ENV.get_template("page.html.j2").render(
+        title=title,
+        page=page,
+        pages=pages,
+        stats=f"{len(collection.cells)} pairs ({ok} ok, {len(collection.cells) - ok} not) · "
+        f"{len(collection.contents)} contents × {len(collection.styles)} styles · built {stamp}",
+        where=f"page {page.number} of {pages}: contents {_range(page.contents)}, "
+        f"styles {_range(page.styles)}",
+        overview=links.overview,
+        summary=links.summary,
+        pager_links=_pager(page, pages),
+        styles=styles,
+        rows=rows,
+        viewer_data=viewer_data,
     )
 
 
@@ -284,212 +261,12 @@ def render_contents(collection: Collection, pages: Sequence[Page], title: str) -
     for page in pages:
         for content in page.contents:
             where.setdefault(content.key, []).append(page)
-    items = []
-    for content in collection.contents:
-        links = " ".join(
-            f'<a href="{p.file}">page {p.number}</a>' for p in where.get(content.key, [])
-        )
-        items.append(f"<li><span>{escape(content.name)}</span> {links}</li>")
-    return CONTENTS.format(
-        title=escape(title), css=CSS, count=len(collection.contents), items="\n".join(items)
-    )
+    contents = [{"name": c.name, "pages": where.get(c.key, [])} for c in collection.contents]
+    return _ENV.get_template("contents.html.j2").render(title=title, contents=contents)
 
 
-CSS = """
-:root { --tile: 180px; color-scheme: light dark; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: #f4f4f4; color: #222; }
-header { padding: 12px 16px; background: #fff; border-bottom: 1px solid #ddd; }
-h1 { margin: 0 0 4px; font-size: 20px; }
-.meta, .where { color: #666; margin: 2px 0; }
-.pager { margin-top: 8px; display: flex; flex-wrap: wrap; gap: 6px; align-items: center; }
-.pager a, .pager span { padding: 2px 8px; border-radius: 4px; }
-.pager a { background: #eee; color: #124; text-decoration: none; }
-.pager .current { background: #124; color: #fff; }
-.pager .off { color: #aaa; }
-.jump input { width: 5em; }
-.controls { float: right; color: #666; }
-main { overflow: auto; max-height: calc(100vh - 120px); }
-table.grid { border-collapse: separate; border-spacing: 4px; margin: 8px; }
-.grid th, .grid td { background: #fff; vertical-align: middle; text-align: center; padding: 4px;
-  width: calc(var(--tile) + 8px); min-width: calc(var(--tile) + 8px); }
-.grid thead th { position: sticky; top: 0; z-index: 2; box-shadow: 0 1px 0 #ddd; }
-.grid th.content { position: sticky; left: 0; z-index: 1; }
-.grid th.corner { position: sticky; left: 0; top: 0; z-index: 3; color: #888; font-weight: normal; }
-.grid img { max-width: var(--tile); max-height: var(--tile); width: auto; height: auto;
-  display: block; margin: auto; }
-.originals { display: flex; gap: 2px; justify-content: center; }
-.originals img { max-width: calc(var(--tile) / 1.5); max-height: calc(var(--tile) / 1.5); }
-.name { font-size: 12px; word-break: break-all; margin-top: 2px; }
-.more { font-size: 11px; }
-a.pair { display: block; }
-a.failed { color: #a00; font-weight: bold; text-decoration: none; display: flex;
-  align-items: center; justify-content: center; height: calc(var(--tile) * 2 / 3);
-  background: #fbeaea; }
-td.none { background: transparent; }
-.noprev { color: #999; font-size: 12px; }
-.viewer { position: fixed; inset: 0; background: rgba(0,0,0,.8); z-index: 10; display: flex;
-  align-items: center; justify-content: center; }
-.viewer[hidden] { display: none; }
-.panel { background: #fff; color: #222; max-width: 96vw; max-height: 96vh; overflow: auto;
-  display: flex; gap: 16px; padding: 16px; border-radius: 6px; position: relative;
-  flex-wrap: wrap; }
-.panel .full img { max-width: min(70vw, 1024px); max-height: 86vh; display: block; }
-.panel .info { min-width: 280px; max-width: 480px; }
-.panel h2 { font-size: 16px; margin: 0 32px 8px 0; word-break: break-all; }
-.panel table { border-collapse: collapse; font-size: 13px; margin-bottom: 8px; }
-.panel td { border-bottom: 1px solid #eee; padding: 2px 8px 2px 0; text-align: left;
-  word-break: break-word; }
-.panel .curve { max-width: 100%; display: block; }
-.panel .close { position: absolute; top: 8px; right: 8px; font-size: 20px; border: 0;
-  background: none; cursor: pointer; }
-.panel .nav button { margin-right: 6px; }
-ul.contents { columns: 18em; padding: 16px 32px; }
-@media (prefers-color-scheme: dark) {
-  body { background: #1b1b1b; color: #ddd; } header, .grid th, .grid td { background: #262626; }
-  header { border-color: #333; } .pager a { background: #333; color: #cde; }
-  .panel { background: #262626; color: #ddd; } .panel td { border-color: #333; }
-  td.none { background: transparent; } a.failed { background: #3a2020; color: #f88; }
-}
-"""
-
-JS = """
-(function () {
-  "use strict";
-  var data = JSON.parse(document.getElementById("pair-data").textContent);
-  var links = Array.prototype.slice.call(document.querySelectorAll("a.pair"));
-  var viewer = document.getElementById("viewer");
-  var image = document.getElementById("v-image");
-  var fullLink = document.getElementById("v-full");
-  var curve = document.getElementById("v-curve");
-  var record = document.getElementById("v-record");
-  var open = document.getElementById("v-open");
-  var current = -1;
-  function show(i) {
-    current = i;
-    var entry = data[links[i].getAttribute("data-pair")];
-    document.getElementById("v-title").textContent = entry.title;
-    var table = document.getElementById("v-table");
-    table.textContent = "";
-    entry.rows.forEach(function (row) {
-      var tr = table.insertRow();
-      tr.insertCell().textContent = row[0];
-      tr.insertCell().textContent = row[1];
-    });
-    if (entry.full) {
-      image.src = entry.full; fullLink.href = entry.full; open.href = entry.full;
-      fullLink.hidden = false; open.hidden = false;
-    } else {
-      image.removeAttribute("src"); fullLink.hidden = true; open.hidden = true;
-    }
-    if (entry.curve) { curve.src = entry.curve; curve.hidden = false; }
-    else { curve.removeAttribute("src"); curve.hidden = true; }
-    if (entry.record) { record.href = entry.record; record.hidden = false; }
-    else { record.hidden = true; }
-    viewer.hidden = false;
-    document.getElementById("v-close").focus();
-  }
-  function hide() { viewer.hidden = true; if (current >= 0) links[current].focus(); }
-  links.forEach(function (link, i) {
-    link.addEventListener("click", function (event) {
-      if (event.ctrlKey || event.metaKey || event.shiftKey || event.button) return;
-      event.preventDefault();
-      show(i);
-    });
-  });
-  document.getElementById("v-close").addEventListener("click", hide);
-  document.getElementById("v-prev").addEventListener("click", function () {
-    if (current > 0) show(current - 1);
-  });
-  document.getElementById("v-next").addEventListener("click", function () {
-    if (current < links.length - 1) show(current + 1);
-  });
-  viewer.addEventListener("click", function (event) { if (event.target === viewer) hide(); });
-  document.addEventListener("keydown", function (event) {
-    if (viewer.hidden) return;
-    if (event.key === "Escape") hide();
-    else if (event.key === "ArrowLeft" && current > 0) show(current - 1);
-    else if (event.key === "ArrowRight" && current < links.length - 1) show(current + 1);
-  });
-  var jump = document.querySelector("form.jump");
-  if (jump) {
-    jump.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var total = parseInt(jump.getAttribute("data-pages"), 10);
-      var n = Math.min(total, Math.max(1, parseInt(jump.querySelector("input").value, 10) || 1));
-      window.location.href = n === 1 ? "index.html" : "page-" + n + ".html";
-    });
-  }
-  var zoom = document.getElementById("zoom");
-  function setTile(px) { document.documentElement.style.setProperty("--tile", px + "px"); }
-  try { var saved = window.localStorage.getItem("nst-gallery-tile"); } catch (e) { saved = null; }
-  if (saved) { zoom.value = saved; setTile(saved); }
-  zoom.addEventListener("input", function () {
-    setTile(zoom.value);
-    try { window.localStorage.setItem("nst-gallery-tile", zoom.value); } catch (e) { /* file:// */ }
-  });
-})();
-"""
-
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{page_title}</title>
-<style>{css}</style>
-</head>
-<body>
-<header>
-<label class="controls">thumbnails <input id="zoom" type="range" min="64" max="256" step="16"
- value="180" aria-label="thumbnail size"></label>
-<h1>{title}</h1>
-<p class="meta">{stats} · {links}</p>
-<p class="where">{where}</p>
-{pager}
-</header>
-<main>
-<table class="grid">
-<thead><tr>{head}</tr></thead>
-<tbody>
-{body}
-</tbody>
-</table>
-</main>
-<div id="viewer" class="viewer" hidden role="dialog" aria-modal="true" aria-labelledby="v-title">
-<div class="panel">
-<button id="v-close" class="close" type="button" aria-label="close">×</button>
-<a id="v-full" class="full" target="_blank"><img id="v-image" alt="full-size stylised image"></a>
-<div class="info">
-<h2 id="v-title"></h2>
-<p class="nav"><button id="v-prev" type="button">‹ previous</button><button id="v-next"
- type="button">next ›</button></p>
-<table id="v-table"></table>
-<img id="v-curve" class="curve" alt="loss curves" hidden>
-<p><a id="v-open" target="_blank">open the full-size image</a> · <a id="v-record"
- target="_blank">record (JSON)</a></p>
-</div>
-</div>
-</div>
-<script id="pair-data" type="application/json">{data}</script>
-<script>{js}</script>
-</body>
-</html>
-"""
-
-CONTENTS = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title} – all contents</title>
-<style>{css}</style>
-</head>
-<body>
-<header><h1>{title}</h1><p class="meta">{count} content images and the pages that show them ·
-<a href="index.html">back to page 1</a></p></header>
-<ul class="contents">
-{items}
-</ul>
-</body>
-</html>
-"""
+def write_static(folder: Path) -> None:
+    """Copy the pages' stylesheet and script next to them."""
+    for name in STATIC_FILES:
+        with atomic_write(folder / name) as handle:
+            handle.write((STATIC / name).read_bytes())
