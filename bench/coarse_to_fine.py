@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from nst import style_targets  # noqa: E402
 from nst.backbones import build_backbone  # noqa: E402
-from nst.catalog import INFO, default_weights_file  # noqa: E402
+from nst.catalog import network  # noqa: E402
 from nst.images import load_image, resize, save_png, scaled_size  # noqa: E402
 from nst.losses import LossWeights  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
@@ -62,15 +62,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--stage-steps", type=int, default=50)
-    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--backbone", default="vgg19")
     args = parser.parse_args()
 
     tune_allocator()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    info = INFO[args.backbone]
+    info = network(args.backbone)
     net = build_backbone(
-        args.backbone,
-        default_weights_file(args.backbone),
+        info,
+        info.default_file(),
         [*info.content_layers, *info.style_layers],
     ).to(device)
     content = load_image(REPO / "data/content/chelsea.png", args.size)[None].to(device)

@@ -24,11 +24,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from step_speed import WEIGHTS, make_weights  # noqa: E402
-
 from nst import style_targets  # noqa: E402
 from nst.backbones import build_backbone  # noqa: E402
-from nst.catalog import INFO, default_weights_file  # noqa: E402
+from nst.catalog import network  # noqa: E402
 from nst.images import load_image  # noqa: E402
 from nst.losses import LossWeights, gatys_loss  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
@@ -36,11 +34,8 @@ from nst.stylize import Method, content_targets, optimize  # noqa: E402
 
 
 def run(backbone: str, size: int, steps: int, precision: str) -> tuple[float, float]:
-    info = INFO[backbone]
-    weights_file = default_weights_file(backbone)
-    if backbone == "vgg19" and not weights_file.exists():
-        weights_file = WEIGHTS  # random: the speed is right, the losses say little
-    net = build_backbone(backbone, weights_file, [*info.content_layers, *info.style_layers])
+    info = network(backbone)
+    net = build_backbone(info, info.default_file(), [*info.content_layers, *info.style_layers])
     content = load_image(REPO / "data/content/chelsea.png", size)[None]
     grams = style_targets.compute(
         net, REPO / "data/style/ihc.jpg", list(info.style_layers), [size], torch.device("cpu")
@@ -82,15 +77,12 @@ def main() -> None:
     parser.add_argument("--backbones", nargs="+", default=["vgg19", "efficientnet_lite0"])
     args = parser.parse_args()
     tune_allocator()
-    make_weights()
     print(f"{args.size} px, {args.steps} L-BFGS steps, {torch.get_num_threads()} threads")
     print(
         f"{'backbone':>20} {'fp32 s/step':>12} {'bf16 s/step':>12} {'speed-up':>9} "
         f"{'fp32 loss':>11} {'bf16 loss':>11} {'difference':>11}"
     )
     for backbone in args.backbones:
-        if backbone == "vgg19" and not default_weights_file("vgg19").exists():
-            print(f"(vgg19: random weights, {default_weights_file('vgg19')} is missing)")
         fast32, loss32 = run(backbone, args.size, args.steps, "fp32")
         fast16, loss16 = run(backbone, args.size, args.steps, "bf16")
         print(

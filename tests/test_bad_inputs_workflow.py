@@ -26,7 +26,7 @@ def configure(workdir: Path, vgg19_file: Path, **changes) -> None:
             "content_dir": "in/content",
             "style_dir": "in/style",
             "backbone": "vgg19",
-            "weights": {"vgg19": {"file": str(vgg19_file)}},
+            "weights": {"vgg19": {"source": "torchvision", "file": str(vgg19_file)}},
             "size": 32,
             "steps": 2,
             "shard_size": 64,

@@ -14,8 +14,11 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 
 from nst.backbones import efficientnet as E
+from nst.backbones.base import FeatureExtractor
 from nst.backbones.loading import WeightsFormatError
-from nst.catalog import INFO, packaged_weights_file
+from nst.catalog import TF_LITE, network
+
+LITE0 = network("efficientnet_lite0")
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "content"
 CATS = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
@@ -25,12 +28,16 @@ ESPRESSO = 967
 @pytest.fixture(scope="module")
 def state_dict():
     # The package file predates torch's zip format, so it cannot be memory-mapped.
-    return torch.load(packaged_weights_file(), map_location="cpu", weights_only=True)
+    return torch.load(LITE0.default_file(), map_location="cpu", weights_only=True)
 
 
 @pytest.fixture(scope="module")
 def extractor(state_dict):
-    return E.build("efficientnet_lite0", state_dict)
+    return lite0(state_dict)
+
+
+def lite0(state_dict, pooling="max"):
+    return FeatureExtractor(E.layers("efficientnet_lite0", state_dict, pooling), TF_LITE)
 
 
 def photo(name: str, size: int = 224) -> torch.Tensor:
@@ -184,8 +191,7 @@ def test_named_layers_strides_and_channels(extractor, height, width):
 
 
 def test_default_layers_exist(extractor):
-    info = INFO["efficientnet_lite0"]
-    extractor.check_layers([*info.content_layers, *info.style_layers])
+    extractor.check_layers([*LITE0.content_layers, *LITE0.style_layers])
 
 
 def test_truncated_keeps_the_prefix(extractor):
@@ -219,6 +225,6 @@ def test_features_are_not_modified_by_later_layers(extractor):
 def test_pooling_is_ignored(state_dict):
     image = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
-        a = E.build("efficientnet_lite0", state_dict, pooling="avg")(image, ["block1_1"])
-        b = E.build("efficientnet_lite0", state_dict, pooling="max")(image, ["block1_1"])
+        a = lite0(state_dict, pooling="avg")(image, ["block1_1"])
+        b = lite0(state_dict, pooling="max")(image, ["block1_1"])
     torch.testing.assert_close(a, b)

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+from dataclasses import replace
 
 import pytest
 import torch
@@ -9,13 +10,12 @@ import torch
 from conftest import runner
 from nst import shard as shard_module
 from nst import style_targets
-from nst.settings import style_target_settings
 from nst.stylize import optimize as real_optimize
 
 
 def test_a_diverged_pair_is_retried_with_safer_settings(shard_setup, monkeypatch):
     settings, pairs, weights, _ = shard_setup
-    settings = {**settings, "precision": "bf16"}
+    settings = replace(settings, precision="bf16")
 
     def nan_unless_fp32(net, content, grams, weights, method, init, **kwargs):
         outcome = real_optimize(net, content, grams, weights, method, init, **kwargs)
@@ -129,7 +129,7 @@ def test_a_pickle_in_the_cache_folder_is_never_unpickled(shard_setup, tmp_path, 
     monkeypatch.chdir(tmp_path)
     cache.write_bytes(pickle.dumps({"64/conv1_1": Exploit()}))
     with pytest.raises(style_targets.StaleTargetsError, match="damaged style target cache"):
-        style_targets.read(cache, style_target_settings(settings))
+        style_targets.read(cache, settings.style_targets())
     rows = runner(settings, weights).run(pairs[:1])  # the job recomputes it instead
     assert rows[0]["status"] == "ok"
     assert not (tmp_path / "PWNED").exists()

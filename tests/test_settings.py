@@ -1,10 +1,15 @@
 """Resolved settings: what reaches the rules as params."""
 
+import pytest
 import yaml
 from snakemake.utils import validate
 
 from conftest import REPO
-from nst.settings import pair_settings, stages, style_target_settings, with_overrides
+from nst.catalog import network
+from nst.settings import PairSettings, stages
+from nst.stylize import Method
+
+VGG19 = network("vgg19")
 
 
 def config(**changes):
@@ -14,43 +19,79 @@ def config(**changes):
     return data
 
 
-def test_backbone_defaults_are_filled_in():
-    settings = pair_settings(config(), "vgg19", "vgg19-dcbb9e9d.pth")
-    assert settings["content_layers"] == {"conv4_2": 1.0}
-    assert set(settings["style_layers"]) == {"conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"}
-    assert settings["style_weight"] == 1e6 and settings["learning_rate"] == 1.0
+def settings(**changes) -> PairSettings:
+    return PairSettings.from_config(config(**changes), VGG19, "w.bin")
+
+
+def test_the_default_network_is_the_original_vgg19_with_its_defaults_filled_in():
+    s = settings()
+    assert (s.backbone, s.source) == ("vgg19", "original")
+    assert s.content_layers == {"conv4_2": 1.0}
+    assert set(s.style_layers) == {"conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"}
+    assert s.style_weight == VGG19.style_weight and s.learning_rate == 1.0
+
+
+def test_a_config_with_only_the_schema_defaults_gives_the_same_settings():
+    data = {}
+    validate(data, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    assert PairSettings.from_config(data, VGG19, "w.bin") == settings()
+
+
+def test_zero_weights_stay_zero():
+    s = settings(style_weight=0, tv_weight=0, content_weight=0)
+    assert (s.style_weight, s.tv_weight, s.content_weight) == (0.0, 0.0, 0.0)
 
 
 def test_writing_a_default_explicitly_changes_nothing():
-    implicit = pair_settings(config(), "vgg19", "w.pth")
-    explicit = pair_settings(
-        config(style_weight=1e6, content_layers={"conv4_2": 1.0}), "vgg19", "w.pth"
-    )
-    assert implicit == explicit
+    explicit = settings(style_weight=VGG19.style_weight, content_layers={"conv4_2": 1.0})
+    assert settings() == explicit
+
+
+def test_params_round_trip_as_plain_json():
+    s = settings(coarse_to_fine={"enabled": True, "start": 128, "factor": 2.0, "steps": 5})
+    params = s.to_params()
+    assert yaml.safe_load(yaml.safe_dump(params)) == params  # plain values only
+    assert PairSettings.from_params(params) == s
+    with pytest.raises(KeyError, match="not a pair setting: colour"):
+        PairSettings.from_params({**params, "colour": 1})
 
 
 def test_style_cache_settings_ignore_loss_weights_but_not_layers():
-    base = pair_settings(config(), "vgg19", "w.pth")
-    heavier = pair_settings(config(style_weight=5e6, tv_weight=0.1), "vgg19", "w.pth")
-    assert base != heavier
-    assert style_target_settings(base) == style_target_settings(heavier)
-    fewer = pair_settings(config(style_layers={"conv1_1": 1.0}), "vgg19", "w.pth")
-    assert style_target_settings(fewer) != style_target_settings(base)
-    scaled = pair_settings(config(style_scale=0.5), "vgg19", "w.pth")
-    assert style_target_settings(scaled)["style_sizes"] == [base["size"] // 2]
+    base = settings()
+    heavier = settings(style_weight=5e6, tv_weight=0.1)
+    assert base != heavier and base.style_targets() == heavier.style_targets()
+    assert settings(style_layers={"conv1_1": 1.0}).style_targets() != base.style_targets()
+    assert settings(style_scale=0.5).style_targets().style_sizes == (base.size // 2,)
+
+
+def test_the_weights_source_is_part_of_every_fingerprinted_setting():
+    original = settings()
+    retrained = PairSettings.from_config(config(), network("vgg19", "torchvision"), "w.pth")
+    assert original.style_targets() != retrained.style_targets()
+    assert retrained.style_weight != original.style_weight  # each network has its own
 
 
 def test_coarse_to_fine_stages():
-    assert stages(512, 300, None) == [[512, 300]]
+    assert stages(512, 300, None) == ((512, 300),)
     plan = stages(512, 300, {"enabled": True, "start": 128, "factor": 2**0.5, "steps": 50})
-    assert plan == [[128, 50], [181, 50], [256, 50], [362, 50], [512, 300]]
+    assert plan == ((128, 50), (181, 50), (256, 50), (362, 50), (512, 300))
 
 
 def test_pair_overrides_apply_to_the_last_stage():
-    base = pair_settings(config(), "vgg19", "w.pth")
-    own = with_overrides(base, {"steps": 10, "style_weight": 2.0})
-    assert own["stages"][-1][1] == 10 and own["style_weight"] == 2.0
-    assert base["stages"][-1][1] == base["steps"]
+    base = settings()
+    own = base.with_overrides({"steps": 10, "style_weight": 2})
+    assert own.stages[-1] == (base.size, 10) and own.steps == 10 and own.style_weight == 2.0
+    assert base.steps == 300
+    with pytest.raises(KeyError, match="not a per-pair setting: pooling"):
+        base.with_overrides({"pooling": "avg"})
+
+
+def test_the_method_is_built_from_the_settings():
+    s = settings(optimizer="adam", lbfgs_history=7)
+    method = Method.from_settings(s, steps=12, precision="bf16", lr_scale=0.5)
+    assert method.optimizer == "adam" and method.learning_rate == pytest.approx(0.01)
+    assert method.steps == 12 and method.precision == "bf16" and method.lbfgs_history == 7
+    assert method.style_layers == s.style_layers
 
 
 def test_auto_precision_is_bf16_only_where_it_pays():

@@ -2,13 +2,13 @@
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 
 from conftest import runner
 from nst import style_targets
 from nst.images import load_image
-from nst.settings import style_target_settings
 from nst.shard import Pair
 
 
@@ -43,11 +43,11 @@ def test_a_changed_setting_redoes_the_pairs(shard_setup):
     settings, pairs, weights, _ = shard_setup
     runner(settings, weights).run(pairs[:1])
     lines = []
-    runner({**settings, "style_weight": 10.0}, weights, lines=lines).run(pairs[:1])
+    runner(replace(settings, style_weight=10.0), weights, lines=lines).run(pairs[:1])
     assert any("1 pairs: 0 already done, 1 to run" in line for line in lines)
     lines.clear()
     override = Pair(**{**pairs[0].__dict__, "overrides": {"tv_weight": 0.5}})
-    runner({**settings, "style_weight": 10.0}, weights, lines=lines).run([override])
+    runner(replace(settings, style_weight=10.0), weights, lines=lines).run([override])
     assert any("0 already done, 1 to run" in line for line in lines)
 
 
@@ -84,18 +84,18 @@ def test_a_damaged_style_cache_is_recomputed_not_used(shard_setup):
     rows = runner(settings, weights, lines=lines).run(pairs[:1])
     assert rows[0]["status"] == "ok"
     assert any("damaged style target cache" in line and "recomputing" in line for line in lines)
-    style_targets.read(cache, style_target_settings(settings))  # valid again
+    style_targets.read(cache, settings.style_targets())  # valid again
 
 
 def test_a_cache_made_with_other_settings_is_refused(shard_setup):
     settings, _, _, cache = shard_setup
-    other = style_target_settings({**settings, "style_layers": {"conv1_1": 1.0}})
+    other = replace(settings, style_layers={"conv1_1": 1.0}).style_targets()
     with pytest.raises(style_targets.StaleTargetsError, match="other settings"):
         style_targets.read(cache, other)
 
 
 def test_bf16_runs_end_in_fp32_and_record_the_precision(shard_setup):
     settings, pairs, weights, _ = shard_setup
-    rows = runner({**settings, "precision": "bf16"}, weights).run(pairs[:1])
+    rows = runner(replace(settings, precision="bf16"), weights).run(pairs[:1])
     assert rows[0]["status"] == "ok" and rows[0]["precision"] == "bf16"
     assert rows[0]["total_loss"] < rows[0]["initial_loss"]

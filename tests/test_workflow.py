@@ -142,7 +142,9 @@ def test_strict_mode_and_empty_folders_fail_clearly(workdir):
 
 
 def test_missing_weights_fail_before_any_job(workdir, tmp_path):
-    update_config(workdir, weights={"vgg19": {"file": str(tmp_path / "nowhere.pth")}})
+    update_config(
+        workdir, weights={"vgg19": {"source": "torchvision", "file": str(tmp_path / "nowhere.pth")}}
+    )
     done = run_snakemake(workdir, "-n", check=False)
     assert done.returncode != 0
     assert "nowhere.pth does not exist" in done.stderr + done.stdout
@@ -152,7 +154,14 @@ def test_fetch_weights_from_a_file_url(workdir, vgg19_file):
     from nst.io import sha256_file
 
     update_config(
-        workdir, weights={"vgg19": {"url": vgg19_file.as_uri(), "sha256": sha256_file(vgg19_file)}}
+        workdir,
+        weights={
+            "vgg19": {
+                "source": "torchvision",
+                "url": vgg19_file.as_uri(),
+                "sha256": sha256_file(vgg19_file),
+            }
+        },
     )
     run_snakemake(workdir, "fetch_weights")
     assert (

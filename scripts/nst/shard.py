@@ -24,12 +24,14 @@ import torch
 from . import style_targets
 from .backbones import build_backbone
 from .backbones.base import FeatureExtractor
+from .catalog import network
 from .color import preserve_color
 from .images import DEFAULT_MAX_MEGAPIXELS, ImageError, load_image, resize, save_png, scaled_size
 from .io import canonical_json, remove_stale_parts, sha256_file, write_json
 from .losses import LossWeights
+from .quality import Judge
 from .runtime import resolve_precision
-from .settings import style_target_settings, with_overrides
+from .settings import PairSettings
 from .stylize import TERMS, Method, Outcome, optimize
 
 SUMMARY_COLUMNS = [
@@ -46,6 +48,8 @@ SUMMARY_COLUMNS = [
     "tv_loss",
     "total_loss",
     "initial_loss",
+    "style_score",
+    "content_score",
     "seconds",
     "device",
     "precision",
@@ -75,18 +79,18 @@ class Pair:
         return cls(**{**data, "styles": styles, "overrides": dict(data.get("overrides", {}))})
 
 
-def pair_seed(settings: Mapping, pair: Pair) -> int:
+def pair_seed(settings: PairSettings, pair: Pair) -> int:
     """The pair's own seed: given in the sheet, else derived from the run seed and the pair."""
     if "seed" in pair.overrides:
         return int(pair.overrides["seed"])
-    digest = hashlib.sha256(f"{settings['seed']}:{pair.key}".encode()).digest()
+    digest = hashlib.sha256(f"{settings.seed}:{pair.key}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
 
 
 @dataclass
 class Task:
     pair: Pair
-    settings: dict
+    settings: PairSettings
     seed: int
     fingerprint: str
     targets: list[tuple[dict[str, torch.Tensor], float]]  # per blended style
@@ -97,13 +101,13 @@ class StyleTargetCache:
 
     def __init__(
         self,
-        settings: Mapping,
+        settings: PairSettings,
         network: Callable[[], FeatureExtractor],
         device: torch.device,
         log: Callable[[str], None],
         max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     ):
-        self.settings = style_target_settings(settings)
+        self.settings = settings.style_targets()
         self.max_megapixels = max_megapixels
         self.network = network
         self.device = device
@@ -119,8 +123,8 @@ class StyleTargetCache:
                 targets = style_targets.compute(
                     self.network(),
                     style_path,
-                    self.settings["style_layers"],
-                    self.settings["style_sizes"],
+                    self.settings.style_layers,
+                    self.settings.style_sizes,
                     self.device,
                     self.max_megapixels,
                 )
@@ -130,13 +134,13 @@ class StyleTargetCache:
 
 
 def fingerprint(
-    settings: Mapping, seed: int, content_sha: str, styles: Sequence[tuple[str, float]]
+    settings: PairSettings, seed: int, content_sha: str, styles: Sequence[tuple[str, float]]
 ) -> str:
     """Identity of a result: everything that changes the image, and nothing else."""
-    init = settings["init"]
+    init = settings.init
     init_sha = sha256_file(init) if init not in ("content", "noise") else init
     payload = {
-        "settings": {**settings, "init": init_sha},
+        "settings": {**settings.to_params(), "init": init_sha},
         "seed": seed,
         "content": content_sha,
         "styles": [list(s) for s in styles],
@@ -168,11 +172,11 @@ def base_row(task: Task, device: str) -> dict:
         "pair": task.pair.key,
         "content": task.pair.content_name,
         "style": task.pair.style_name,
-        "backbone": s["backbone"],
-        "optimizer": s["optimizer"],
+        "backbone": s.backbone,
+        "optimizer": s.optimizer,
         "steps": 0,
         "device": device,
-        "precision": s["precision"],
+        "precision": s.precision,
         "seed": task.seed,
         "output": task.pair.output,
         "status": "failed",
@@ -256,7 +260,7 @@ class BatchResult:
 class ShardRunner:
     def __init__(
         self,
-        settings: Mapping,
+        settings: PairSettings,
         weights_file: str,
         device: str = "cpu",
         batch_size: int = 1,
@@ -265,32 +269,32 @@ class ShardRunner:
         weights_sha256: str | None = None,
         max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     ):
-        self.settings = dict(settings)
+        self.settings = settings
         self.weights_file = weights_file
         self.weights_sha256 = weights_sha256
         self.device = torch.device(device)
         self.batch_size = max(1, batch_size)
         self.progress_every = progress_every
         self.max_megapixels = max_megapixels
-        self.precision = resolve_precision(settings["precision"], device, settings["backbone"])
+        self.precision = resolve_precision(settings.precision, device, settings.backbone)
         self.log = log
         self._net: FeatureExtractor | None = None
         self.targets = StyleTargetCache(
             self.settings, self.network, self.device, log, max_megapixels
         )
+        self.judge = Judge(settings.backbone, self.device, max_megapixels)
 
     def network(self) -> FeatureExtractor:
         """The backbone, loaded on first use: a shard with nothing to do never loads it."""
         if self._net is None:
             s = self.settings
-            keep = set(s["content_layers"]) | set(s["style_layers"])
+            keep = set(s.content_layers) | set(s.style_layers)
             started = time.perf_counter()
+            net = network(s.backbone, s.source)
             self._net = build_backbone(
-                s["backbone"], self.weights_file, keep, s["pooling"], self.weights_sha256
+                net, self.weights_file, keep, s.pooling, self.weights_sha256
             ).to(self.device)
-            self.log(
-                f"loaded {s['backbone']} on {self.device} in {time.perf_counter() - started:.1f} s"
-            )
+            self.log(f"loaded {net.key} on {self.device} in {time.perf_counter() - started:.1f} s")
         return self._net
 
     def run(self, pairs: Sequence[Pair]) -> list[dict]:
@@ -299,7 +303,7 @@ class ShardRunner:
             self.log(f"removed {stale} temporary file(s) left by an interrupted job")
         rows, tasks, reused = [], [], 0
         for pair in pairs:
-            settings = with_overrides(self.settings, pair.overrides)
+            settings = self.settings.with_overrides(pair.overrides)
             seed = pair_seed(settings, pair)
             try:
                 targets = [(self.targets.get(style, cache), w) for style, cache, w in pair.styles]
@@ -327,7 +331,7 @@ class ShardRunner:
         for task in tasks:
             try:
                 content = load_image(
-                    task.pair.content, task.settings["size"], max_megapixels=self.max_megapixels
+                    task.pair.content, task.settings.size, max_megapixels=self.max_megapixels
                 )
             except ImageError as err:
                 self.log(f"{task.pair.key}: {err}")
@@ -335,7 +339,7 @@ class ShardRunner:
                 continue
             sized.append((tuple(content.shape[-2:]), task, content))
         batches = []
-        key = lambda item: (str(item[0]), json.dumps(item[1].settings["stages"]))  # noqa: E731
+        key = lambda item: (str(item[0]), str(item[1].settings.stages))  # noqa: E731
         for _, group in groupby(sorted(sized, key=key), key=key):
             group = list(group)
             for start in range(0, len(group), self.batch_size):
@@ -386,20 +390,17 @@ class ShardRunner:
         height, width = contents.shape[-2:]
         s0 = tasks[0].settings
         x, result = None, BatchResult(len(tasks), retried=safer)
-        for stage, (size, steps) in enumerate(s0["stages"]):
+        for stage, (size, steps) in enumerate(s0.stages):
             stage_hw = scaled_size(height, width, size)
             content = resize(contents, stage_hw)
             init = self._init(tasks, content) if x is None else resize(x, stage_hw).to(self.device)
-            method = Method(
-                content_layers=s0["content_layers"],
-                style_layers=s0["style_layers"],
-                optimizer=s0["optimizer"],
+            method = Method.from_settings(
+                s0,
                 steps=steps,
-                learning_rate=s0["learning_rate"] * (SAFER_LR if safer else 1.0),
-                lbfgs_history=s0["lbfgs_history"],
                 precision="fp32" if safer else self.precision,
+                lr_scale=SAFER_LR if safer else 1.0,
             )
-            style_size = max(1, round(size * s0["style_scale"]))
+            style_size = max(1, round(size * s0.style_scale))
             grams = {
                 layer: torch.stack(
                     [sum(w * t[f"{style_size}/{layer}"] for t, w in task.targets) for task in tasks]
@@ -408,12 +409,12 @@ class ShardRunner:
             }
             weights = LossWeights(
                 *(
-                    torch.tensor([t.settings[k] for t in tasks], device=self.device)
+                    torch.tensor([getattr(t.settings, k) for t in tasks], device=self.device)
                     for k in ("content_weight", "style_weight", "tv_weight")
                 )
             )
             label = (
-                f"{len(tasks)} pair(s) {width}x{height}, stage {stage + 1}/{len(s0['stages'])}"
+                f"{len(tasks)} pair(s) {width}x{height}, stage {stage + 1}/{len(s0.stages)}"
                 f" at {stage_hw[1]}x{stage_hw[0]}"
             )
             self.log(f"start {label}: {', '.join(t.pair.key for t in tasks)}")
@@ -459,14 +460,15 @@ class ShardRunner:
             )
             return row
         row["status"] = "ok"
-        image = preserve_color(result.image[b], content, task.settings["preserve_color"])
+        image = preserve_color(result.image[b], content, task.settings.preserve_color)
+        row.update(self._score(task, image, content))
         try:
             save_png(
                 image,
                 task.pair.output,
                 {
                     "nst:fingerprint": task.fingerprint,
-                    "nst:settings": canonical_json(task.settings),
+                    "nst:settings": canonical_json(task.settings.to_params()),
                 },
             )
             write_json(
@@ -482,11 +484,18 @@ class ShardRunner:
             ) from err
         return row
 
+    def _score(self, task: Task, image: torch.Tensor, content: torch.Tensor) -> dict:
+        """The held-out network's quality score of the image that is saved (nst.quality)."""
+        styles = [(style, weight) for style, _, weight in task.pair.styles]
+        long_side = task.settings.style_sizes[-1]
+        score = self.judge.score(image, content, self.judge.reference(styles, long_side))
+        return {"style_score": round(score.style, 4), "content_score": round(score.content, 4)}
+
     def _init(self, tasks: list[Task], content: torch.Tensor) -> torch.Tensor:
         """Starting images at the first stage's size: the content, seeded noise, or a file."""
         images = []
         for b, task in enumerate(tasks):
-            init = task.settings["init"]
+            init = task.settings.init
             if init == "content":
                 images.append(content[b])
             elif init == "noise":

@@ -9,7 +9,7 @@ cache that is damaged or was made with other settings is refused, never used.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -19,6 +19,7 @@ from .backbones.base import FeatureExtractor
 from .images import DEFAULT_MAX_MEGAPIXELS, load_image
 from .io import atomic_write, canonical_json, sha256_file
 from .losses import gram_matrix
+from .settings import StyleTargetSettings
 
 
 class StaleTargetsError(RuntimeError):
@@ -28,8 +29,8 @@ class StaleTargetsError(RuntimeError):
 def compute(
     net: FeatureExtractor,
     style_path: str | os.PathLike,
-    layers: list[str],
-    sizes: list[int],
+    layers: Sequence[str],
+    sizes: Sequence[int],
     device: torch.device,
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
 ) -> dict[str, torch.Tensor]:
@@ -47,11 +48,11 @@ def compute(
 def write(
     path: str | os.PathLike,
     targets: Mapping[str, torch.Tensor],
-    settings: Mapping,
+    settings: StyleTargetSettings,
     style_path: str | os.PathLike,
 ) -> None:
     metadata = {
-        "settings": canonical_json(settings),
+        "settings": canonical_json(settings.to_params()),
         "style_sha256": sha256_file(style_path),
     }
     data = save({k: v.contiguous() for k, v in targets.items()}, metadata=metadata)
@@ -59,7 +60,9 @@ def write(
         handle.write(data)
 
 
-def read(path: str | os.PathLike, settings: Mapping) -> tuple[dict[str, torch.Tensor], str]:
+def read(
+    path: str | os.PathLike, settings: StyleTargetSettings
+) -> tuple[dict[str, torch.Tensor], str]:
     """The cached targets and the style's sha256; StaleTargetsError if unusable."""
     try:
         with safe_open(path, framework="pt") as handle:
@@ -67,10 +70,10 @@ def read(path: str | os.PathLike, settings: Mapping) -> tuple[dict[str, torch.Te
             targets = {key: handle.get_tensor(key) for key in handle.keys()}
     except (OSError, SafetensorError) as err:
         raise StaleTargetsError(f"{path}: damaged style target cache ({err})") from None
-    if metadata.get("settings") != canonical_json(settings):
+    if metadata.get("settings") != canonical_json(settings.to_params()):
         raise StaleTargetsError(f"{path}: made with other settings than this run's")
     expected = {
-        f"{s}/{layer}" for s in settings["style_sizes"] for layer in settings["style_layers"]
+        f"{s}/{layer}" for s in settings.style_sizes for layer in settings.style_layers
     }
     if set(targets) != expected or not all(torch.isfinite(t).all() for t in targets.values()):
         raise StaleTargetsError(f"{path}: incomplete or non-finite style targets")

@@ -19,6 +19,7 @@ from torch import Tensor
 from .backbones.base import FeatureExtractor
 from .lbfgs import BatchedLBFGS
 from .losses import LossTerms, LossWeights, gatys_loss
+from .settings import PairSettings
 
 TERMS = ("content", "style", "tv", "total")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -37,6 +38,21 @@ class Method:
     precision: str = "fp32"
     # Under bf16, the last steps run in fp32: the optimum is fp32's, the speed mostly bf16's.
     fp32_polish: float = 0.1
+
+    @classmethod
+    def from_settings(
+        cls, settings: PairSettings, steps: int, precision: str, lr_scale: float = 1.0
+    ) -> Method:
+        """One stage's method: `steps` iterations in `precision` (resolved, not auto)."""
+        return cls(
+            content_layers=settings.content_layers,
+            style_layers=settings.style_layers,
+            optimizer=settings.optimizer,
+            steps=steps,
+            learning_rate=settings.learning_rate * lr_scale,
+            lbfgs_history=settings.lbfgs_history,
+            precision=precision,
+        )
 
     @property
     def layers(self) -> list[str]:

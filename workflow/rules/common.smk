@@ -7,12 +7,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
-from nst.catalog import INFO, default_weights_file, resolve_backbone
+from nst.catalog import NETWORKS, network, resolve_backbone
 from nst.gpus import visible_gpus
 from nst.io import is_utf8
 from nst.pairs import SheetError, read_sheet
 from nst.plan import candidates, make_plan
-from nst.settings import pair_settings, style_target_settings, with_overrides
+from nst.settings import PairSettings
 from nst.weights import WeightsError
 
 RESULTS = Path(config["results"])
@@ -22,34 +22,29 @@ try:
     BACKBONE = resolve_backbone(config["backbone"], config["weights"])
 except (WeightsError, KeyError) as err:
     raise WorkflowError(str(err)) from None
-if BACKBONE.note:
-    logger.warning(BACKBONE.note)
 
 # What changes an image (params of the pair jobs) and what changes a style cache.
-SETTINGS = pair_settings(config, BACKBONE.name, BACKBONE.file.name)
-STYLE_SETTINGS = style_target_settings(SETTINGS)
+SETTINGS = PairSettings.from_config(config, BACKBONE.network, BACKBONE.file.name)
+PAIR_PARAMS = SETTINGS.to_params()
+STYLE_PARAMS = SETTINGS.style_targets().to_params()
 WEIGHTS_FILE = str(BACKBONE.file)
 
 
 def _downloads():
-    """resources/weights/ file name -> where the download rule gets it."""
+    """resources/weights/ file name -> where the download rule gets it (torchvision's
+    files; the others ship in Python packages)."""
     out = {}
-    for name, info in INFO.items():
-        own = config["weights"].get(name, {})
-        url = own.get("url") or info.weights_url
-        if url and not own.get("file"):
-            out[default_weights_file(name).name] = {
-                "url": url,
-                "sha256": own.get("sha256", ""),
-            }
+    for net in NETWORKS.values():
+        own = config["weights"].get(net.backbone, {})
+        if own.get("source", net.source) != net.source or own.get("file"):
+            continue
+        url = own.get("url") or net.weights_url
+        if url:
+            out[net.default_file().name] = {"url": url, "sha256": own.get("sha256", "")}
     return out
 
 
 DOWNLOADS = _downloads()
-_fetch = "vgg19" if config["backbone"] == "auto" else config["backbone"]
-FETCH_TARGET = str(
-    config["weights"].get(_fetch, {}).get("file") or default_weights_file(_fetch)
-)
 
 
 # ---- Where jobs run, and what they ask for ---------------------------------------
@@ -105,7 +100,7 @@ def _megapixel_steps(pairs):
     bound for any aspect ratio)."""
     total = 0
     for pair in pairs:
-        stages = with_overrides(SETTINGS, pair["overrides"])["stages"]
+        stages = SETTINGS.with_overrides(pair["overrides"]).stages
         total += sum(size * size * steps for size, steps in stages)
     return total / 1e6
 
@@ -117,7 +112,7 @@ def pair_mem_mb(wildcards, attempt):
         mb = 6144
     else:
         batch = config["batch_size"] if config["batch_size"] != "auto" else 1
-        mb = 2048 + 6e-3 * SETTINGS["size"] ** 2 * batch
+        mb = 2048 + 6e-3 * SETTINGS.size**2 * batch
     return int(mb * 2 ** (attempt - 1))
 
 
@@ -142,7 +137,7 @@ def pair_max_batch(wildcards, attempt):
 
 def style_mem_mb(wildcards, attempt):
     """Host memory of a style-target job, MB (one forward pass per style size)."""
-    mb = 6144 if GPU_PER_JOB else 2048 + 2e-3 * max(STYLE_SETTINGS["style_sizes"]) ** 2
+    mb = 6144 if GPU_PER_JOB else 2048 + 2e-3 * max(SETTINGS.style_sizes) ** 2
     return int(mb * 2 ** (attempt - 1))
 
 

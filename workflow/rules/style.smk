@@ -19,6 +19,6 @@ rule style_targets:
         mem_mb=style_mem_mb,
         runtime=style_runtime,
     params:
-        settings=STYLE_SETTINGS,
+        settings=STYLE_PARAMS,
     script:
         "../../scripts/style_targets.py"

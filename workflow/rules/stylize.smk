@@ -25,6 +25,6 @@ rule stylize_shard:
         max_batch=pair_max_batch,
     params:
         pairs=lambda wildcards: plan().shard_pairs(wildcards.shard),
-        settings=SETTINGS,
+        settings=PAIR_PARAMS,
     script:
         "../../scripts/stylize_shard.py"

@@ -3,10 +3,10 @@
 
 
 rule fetch_weights:
-    """`snakemake fetch_weights --cores 1`: get the weights of the configured backbone
-    (VGG19 when backbone is auto) while online."""
+    """`snakemake fetch_weights --cores 1`: get the configured network's weights while
+    online (a no-op for weights that ship in a Python package, such as the default)."""
     input:
-        FETCH_TARGET,
+        WEIGHTS_FILE,
     localrule: True
 
 

@@ -1,4 +1,4 @@
-"""Building a frozen, truncated feature extractor for a backbone named in the catalog."""
+"""Building a frozen, truncated feature extractor for a network of the catalog."""
 
 from __future__ import annotations
 
@@ -6,33 +6,39 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .. import weights as W
-from ..catalog import INFO
+from ..catalog import Network, network
 from . import efficientnet, resnet, vgg
 from .base import FeatureExtractor
 
-_BUILD = {
-    "vgg19": vgg.build,
-    "vgg16": vgg.build,
-    "resnet50": resnet.build,
-    "efficientnet_lite0": efficientnet.build,
+# Catalog format -> (architecture, state dict, pooling) -> named layers.
+_LAYERS = {
+    "torchvision": {"vgg19": vgg.layers, "vgg16": vgg.layers, "resnet50": resnet.layers},
+    "caffe_quantised": {"vgg19": vgg.original_layers},
+    "efficientnet_package": {"efficientnet_lite0": efficientnet.layers},
 }
 
 
 def build_backbone(
-    name: str,
+    net: Network | str,
     weights_file: str | Path,
     keep_layers: Iterable[str],
     pooling: str = "max",
     sha256: str | None = None,
 ) -> FeatureExtractor:
-    """Load, verify and freeze a backbone truncated after the deepest of `keep_layers`."""
+    """Load, verify and freeze a network truncated after the deepest of `keep_layers`.
+
+    `net` is a catalog entry or a backbone name (then with its default weights);
+    `sha256` defaults to the catalog's pin.
+    """
+    if isinstance(net, str):
+        net = network(net)
     weights_file = Path(weights_file)
     if not weights_file.exists():
         raise W.WeightsError(
-            f"the {name} weights file {weights_file} does not exist; "
-            + W.how_to_get(name, weights_file, INFO[name].weights_url)
+            f"the {net.key} weights file {weights_file} does not exist; "
+            + net.how_to_get(weights_file)
         )
-    W.verify(weights_file, sha256)
+    W.verify(weights_file, sha256 or net.sha256)
     state = W.load_state_dict(weights_file)
-    net = _BUILD[name](name, state, pooling)
-    return net.truncated(keep_layers)
+    layers = _LAYERS[net.format][net.backbone](net.backbone, state, pooling)
+    return FeatureExtractor(layers, net.norm).truncated(keep_layers)

@@ -41,14 +41,15 @@ import torch.nn.functional as F
 from timm.layers import Conv2dSame
 from torch import Tensor, nn
 
-from .base import FeatureExtractor
+from ..catalog import TF_LITE
+from .base import Layers
 from .loading import WeightsFormatError
 
 NAME = "efficientnet_lite0"
 
-# The TF Lite models' input scaling, [0, 1] -> [-1, 1]: (x - 127/255) / (128/255).
-MEAN = (127 / 255,) * 3
-STD = (128 / 255,) * 3
+# The TF Lite models' input scaling on [0, 1] pixels, [0, 1] -> [-1, 1]: (x - 127/255) / (128/255).
+MEAN = tuple(m / TF_LITE.scale for m in TF_LITE.mean)
+STD = tuple(s / TF_LITE.scale for s in TF_LITE.std)
 
 # timm's top-level layers and the EfficientNet-PyTorch names of the same layers.
 _TOP_LEVEL = {
@@ -236,7 +237,7 @@ def _input_clamp() -> nn.Module:
     return nn.Hardtanh((0 - MEAN[0]) / STD[0], (1 - MEAN[0]) / STD[0])
 
 
-def build(name: str, state_dict: Mapping[str, Tensor], pooling: str = "max") -> FeatureExtractor:
+def layers(name: str, state_dict: Mapping[str, Tensor], pooling: str = "max") -> Layers:
     """EfficientNet-Lite0 features from the package's state dict.
 
     `pooling` is accepted for a uniform interface and ignored: this network has no
@@ -250,9 +251,9 @@ def build(name: str, state_dict: Mapping[str, Tensor], pooling: str = "max") -> 
         raise KeyError(f"unknown EfficientNet variant {name!r}; available: {NAME}")
     net = symmetrically_padded(pretrained_model(state_dict))
     stem = nn.Sequential(_input_clamp(), net.conv_stem, net.bn1)
-    layers: list[tuple[str, nn.Module]] = [("stem", stem)]
+    named: Layers = [("stem", stem)]
     for stage, blocks in enumerate(net.blocks):
         for index, block in enumerate(blocks):
-            layers.append((f"block{stage}_{index}", block))
-    layers.append(("head", nn.Sequential(net.conv_head, net.bn2)))
-    return FeatureExtractor(layers, mean=MEAN, std=STD)
+            named.append((f"block{stage}_{index}", block))
+    named.append(("head", nn.Sequential(net.conv_head, net.bn2)))
+    return named

@@ -12,20 +12,20 @@ from collections.abc import Mapping
 from torch import Tensor, nn
 from torchvision import models
 
-from .base import FeatureExtractor
+from .base import Layers
 from .loading import load_module_state
 
 
-def build(name: str, state_dict: Mapping[str, Tensor], pooling: str = "max") -> FeatureExtractor:
+def layers(name: str, state_dict: Mapping[str, Tensor], pooling: str = "max") -> Layers:
     net = models.resnet50(weights=None)
     net.fc = nn.Identity()  # the classifier is not used; its keys may be absent
     load_module_state(net, state_dict, prefix="", what="torchvision resnet50")
     pool = nn.AvgPool2d(3, 2, 1) if pooling == "avg" else net.maxpool
-    layers: list[tuple[str, nn.Module]] = [
+    named: Layers = [
         ("conv1", nn.Sequential(net.conv1, net.bn1, nn.ReLU(inplace=False))),
         ("pool1", pool),
     ]
     for stage in range(1, 5):
         for index, block in enumerate(getattr(net, f"layer{stage}")):
-            layers.append((f"layer{stage}_{index}", block))
-    return FeatureExtractor(layers)
+            named.append((f"layer{stage}_{index}", block))
+    return named

@@ -1,0 +1,126 @@
+"""A quality score for each result, judged by a network that was not optimised.
+
+The optimiser drives its own network's losses down whatever the picture looks
+like, so its final loss says little about the picture.  A second, held-out
+network (EfficientNet-Lite0; VGG19 original when EfficientNet was optimised)
+gives two numbers per result, each relative to a natural reference so that they
+compare across pairs, sizes and settings:
+
+- `style_score`: the Gram distance from the result to the style image, divided
+  by the content photo's own Gram distance to the style image.  1 = no closer
+  to the style than the photo was; 0 = the style's statistics exactly.
+- `content_score`: the feature distance from the result to the photo, divided
+  by the style image's distance to the photo (the style image resized to the
+  photo's shape).  0 = the photo's features intact; 1 = as far from the photo
+  as the style image itself.
+
+Each is the mean over the judge's layers of the per-layer ratio, so that no
+layer's scale dominates.  Lower is better for both; they pull against each
+other, and a result with a style score near 1 (nothing transferred) or a
+content score near 1 (photo lost) is the one to look at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .backbones import build_backbone
+from .backbones.base import FeatureExtractor
+from .catalog import Network, network
+from .images import DEFAULT_MAX_MEGAPIXELS, load_image, resize
+from .losses import gram_matrix
+
+
+def judge_for(backbone: str) -> Network:
+    """The held-out network for results optimised with `backbone`."""
+    if backbone == "efficientnet_lite0":
+        return network("vgg19", "original")
+    return network("efficientnet_lite0")
+
+
+@dataclass(frozen=True)
+class Score:
+    style: float
+    content: float
+
+
+@dataclass(frozen=True)
+class StyleReference:
+    """A (blend of) style image(s) as the judge sees it."""
+
+    grams: dict[str, Tensor]  # layer -> (1, C, C), blended by the weights
+    image: Tensor  # (3, h, w) in [0, 1]: the most weighted style, for the content score
+
+
+class Judge:
+    """Scores results with a held-out network, loaded on first use."""
+
+    def __init__(
+        self,
+        backbone: str,
+        device: torch.device | str = "cpu",
+        max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+    ):
+        self.network = judge_for(backbone)
+        self.device = torch.device(device)
+        self.max_megapixels = max_megapixels
+        self._net: FeatureExtractor | None = None
+        self._references: dict[tuple, StyleReference] = {}
+
+    @property
+    def content_layers(self) -> list[str]:
+        return list(self.network.content_layers)
+
+    @property
+    def style_layers(self) -> list[str]:
+        return list(self.network.style_layers)
+
+    def _features(self, image: Tensor) -> dict[str, Tensor]:
+        if self._net is None:
+            layers = [*self.content_layers, *self.style_layers]
+            net = build_backbone(self.network, self.network.default_file(), layers)
+            self._net = net.to(self.device)
+        with torch.no_grad():
+            layers = sorted({*self.content_layers, *self.style_layers})
+            return self._net(image.to(self.device)[None], layers)
+
+    def reference(self, styles: Sequence[tuple[str, float]], long_side: int) -> StyleReference:
+        """The style images (path, blend weight) at the size the run's targets used; cached."""
+        key = (tuple(styles), long_side)
+        if key not in self._references:
+            grams, images = {}, []
+            for path, weight in styles:
+                image = load_image(path, long_side, self.max_megapixels)
+                features = self._features(image)
+                for name in self.style_layers:
+                    grams[name] = grams.get(name, 0) + weight * gram_matrix(features[name])
+                images.append((weight, image))
+            heaviest = max(images, key=lambda item: item[0])[1]
+            self._references[key] = StyleReference(grams, heaviest)
+        return self._references[key]
+
+    def score(self, result: Tensor, content: Tensor, style: StyleReference) -> Score:
+        """result, content: (3, H, W) in [0, 1], the same shape."""
+        out, photo = self._features(result), self._features(content)
+        style_as_photo = self._features(resize(style.image[None], tuple(content.shape[-2:]))[0])
+        style_ratios = [
+            _distance(gram_matrix(out[n]), style.grams[n])
+            / max(_distance(gram_matrix(photo[n]), style.grams[n]), 1e-12)
+            for n in self.style_layers
+        ]
+        content_ratios = [
+            _distance(out[n], photo[n]) / max(_distance(style_as_photo[n], photo[n]), 1e-12)
+            for n in self.content_layers
+        ]
+        return Score(
+            style=sum(style_ratios) / len(style_ratios),
+            content=sum(content_ratios) / len(content_ratios),
+        )
+
+
+def _distance(a: Tensor, b: Tensor) -> float:
+    return float((a.float() - b.float()).pow(2).mean())
