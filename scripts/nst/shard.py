@@ -6,6 +6,12 @@ so a rerun after a crash or after adding photos only does the missing work, and 
 changed setting redoes exactly the pairs it affects.  Pending pairs of the same
 size are optimised together in batches.  Each image and each record is written
 atomically, image first, so a record always describes a complete image.
+
+Whatever goes wrong with one pair (an unreadable file, the colour step, the score,
+writing its files, a bug) ends that pair as a `failed` row whose message says what
+happened and what to do; the other pairs go on.  Only what no pair can be isolated
+from ends the job (JobError): a network that cannot load, a full disk, memory too
+small for a single image.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -33,6 +41,7 @@ from .quality import Judge
 from .runtime import resolve_precision
 from .settings import PairSettings
 from .stylize import TERMS, Method, Outcome, optimize
+from .weights import WeightsError
 
 SUMMARY_COLUMNS = [
     "pair",
@@ -58,6 +67,36 @@ SUMMARY_COLUMNS = [
     "status",
     "message",
 ]
+
+
+class JobError(RuntimeError):
+    """A fault that no pair can be isolated from: the job stops with this message."""
+
+
+# What a pair's failure message adds when the error itself does not say what to do.
+RETRY_ADVICE = (
+    "the other pairs went on; the traceback is in this shard's log (logs/stylize/); "
+    "run again to retry this pair, and report it as a bug if it fails the same way"
+)
+
+
+def job_error(err: BaseException, writing: str | None = None) -> JobError | None:
+    """The job-ending form of `err`, or None when it belongs to one pair only."""
+    if isinstance(err, JobError):
+        return err
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = f" while writing {writing}" if writing else ""
+        return JobError(
+            f"disk full{where}: free some space and run again "
+            "(finished pairs are kept; nothing half-written was left)"
+        )
+    if isinstance(err, WeightsError):
+        return JobError(f"a network cannot load: {err}")
+    if isinstance(err, (MemoryError, torch.OutOfMemoryError)):
+        return JobError(
+            f"out of memory ({err}): lower size or lbfgs_history, or use a machine with more"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -152,10 +191,13 @@ def finished_row(pair: Pair, fp: str) -> dict | None:
     """The summary row of a complete result with this fingerprint, or None."""
     try:
         record = json.loads(Path(pair.record).read_text())
+        size = os.stat(pair.output).st_size
     except (OSError, ValueError):
         return None
-    if record.get("fingerprint") != fp or not Path(pair.output).is_file():
-        return None
+    if not isinstance(record, dict) or not isinstance(record.get("row"), dict):
+        return None  # damaged by hand: made again
+    if record.get("fingerprint") != fp or record.get("image_bytes", size) != size:
+        return None  # other settings or inputs, or an image truncated or replaced since
     # Names come from this run (a record may predate a column or a renamed file).
     return {
         **record["row"],
@@ -183,6 +225,15 @@ def base_row(task: Task, device: str) -> dict:
         "message": "",
     }
 
+
+# What a pair was doing when it failed, as its message says it.
+PHASES = {
+    "reading": "reading its images and style targets",
+    "optimising": "optimising",
+    "colour": "the colour step (preserve_color)",
+    "scoring": "the quality score",
+    "writing": "writing its image and record",
+}
 
 # What a pair that diverged is retried with.
 SAFER_LR = 0.25
@@ -291,9 +342,12 @@ class ShardRunner:
             keep = set(s.content_layers) | set(s.style_layers)
             started = time.perf_counter()
             net = network(s.backbone, s.source)
-            self._net = build_backbone(
-                net, self.weights_file, keep, s.pooling, self.weights_sha256
-            ).to(self.device)
+            try:
+                self._net = build_backbone(
+                    net, self.weights_file, keep, s.pooling, self.weights_sha256
+                ).to(self.device)
+            except Exception as err:
+                raise JobError(f"the network {net.key} cannot load: {err}") from err
             self.log(f"loaded {net.key} on {self.device} in {time.perf_counter() - started:.1f} s")
         return self._net
 
@@ -310,11 +364,10 @@ class ShardRunner:
                 fp = fingerprint(
                     settings, seed, sha256_file(pair.content), [(sha, w) for (_, sha), w in targets]
                 )
-            except (OSError, ImageError) as err:
-                task = Task(pair, settings, seed, "", [])
-                rows.append({**base_row(task, str(self.device)), "message": str(err)})
+                row = finished_row(pair, fp)
+            except Exception as err:
+                rows.append(self._failed(Task(pair, settings, seed, "", []), "reading", err))
                 continue
-            row = finished_row(pair, fp)
             if row is not None:
                 rows.append(row)
                 reused += 1
@@ -333,9 +386,8 @@ class ShardRunner:
                 content = load_image(
                     task.pair.content, task.settings.size, max_megapixels=self.max_megapixels
                 )
-            except ImageError as err:
-                self.log(f"{task.pair.key}: {err}")
-                sized.append((None, task, str(err)))
+            except Exception as err:
+                sized.append((None, task, self._failed(task, "reading", err)))
                 continue
             sized.append((tuple(content.shape[-2:]), task, content))
         batches = []
@@ -347,18 +399,28 @@ class ShardRunner:
         return batches
 
     def _run_batch(self, batch: list) -> list[dict]:
-        device = str(self.device)
-        if batch[0][0] is None:  # unreadable content images
-            return [{**base_row(task, device), "message": message} for _, task, message in batch]
+        if batch[0][0] is None:  # unreadable content images: their failed rows
+            return [row for _, _, row in batch]
         tasks = [task for _, task, _ in batch]
         contents = torch.stack([content for _, _, content in batch])
         started = time.perf_counter()
-        result = self._optimize_or_split(tasks, contents)
-        diverged = [b for b in range(len(tasks)) if not result.ok(b)]
-        if diverged:
-            self.log(f"{len(diverged)} pair(s) diverged; retrying them with {SAFER}")
-            retry = self._optimize_or_split([tasks[b] for b in diverged], contents[diverged], True)
-            result.replace(diverged, retry)
+        try:
+            result = self._optimize_or_split(tasks, contents)
+            diverged = [b for b in range(len(tasks)) if not result.ok(b)]
+            if diverged:
+                self.log(f"{len(diverged)} pair(s) diverged; retrying them with {SAFER}")
+                retry = self._optimize_or_split(
+                    [tasks[b] for b in diverged], contents[diverged], True
+                )
+                result.replace(diverged, retry)
+        except Exception as err:
+            if len(batch) == 1:
+                return [self._failed(tasks[0], "optimising", err)]
+            if job_error(err):
+                raise job_error(err) from err
+            # Which pair broke the batch is unknown: each one alone finds out.
+            self.log(f"a batch of {len(batch)} failed ({err}); running its pairs one by one")
+            return [row for item in batch for row in self._run_batch([item])]
         seconds = (time.perf_counter() - started) / len(tasks)
         rows = [self._finish(task, result, b, contents[b], seconds) for b, task in enumerate(tasks)]
         self.log(f"done {len(tasks)} pair(s) in {seconds * len(tasks):.1f} s")
@@ -372,7 +434,7 @@ class ShardRunner:
             return self._optimize(tasks, contents, safer)
         except torch.OutOfMemoryError:
             if len(tasks) == 1:
-                raise RuntimeError(
+                raise JobError(
                     f"out of GPU memory for a single {contents.shape[-1]}x{contents.shape[-2]} "
                     "image; lower size or lbfgs_history, or use a GPU with more memory"
                 ) from None
@@ -459,10 +521,12 @@ class ShardRunner:
                 "lower style_weight or learning_rate"
             )
             return row
-        row["status"] = "ok"
-        image = preserve_color(result.image[b], content, task.settings.preserve_color)
-        row.update(self._score(task, image, content))
+        phase = "colour"
         try:
+            image = preserve_color(result.image[b], content, task.settings.preserve_color)
+            phase = "scoring"
+            row.update(self._score(task, image, content), status="ok")
+            phase = "writing"
             save_png(
                 image,
                 task.pair.output,
@@ -473,16 +537,30 @@ class ShardRunner:
             )
             write_json(
                 task.pair.record,
-                {"fingerprint": task.fingerprint, "row": row, "history": result.curve(b)},
+                {
+                    "fingerprint": task.fingerprint,
+                    "image_bytes": os.stat(task.pair.output).st_size,
+                    "row": row,
+                    "history": result.curve(b),
+                },
             )
-        except OSError as err:
-            if err.errno != errno.ENOSPC:
-                raise
-            raise RuntimeError(
-                f"disk full while writing {task.pair.output}: free some space and run again "
-                "(finished pairs are kept; nothing half-written was left)"
-            ) from err
+        except Exception as err:
+            return self._failed(task, phase, err, row)
         return row
+
+    def _failed(self, task: Task, phase: str, err: Exception, row: dict | None = None) -> dict:
+        """The failed row of a pair that `err` stopped in `phase` (what it was doing), or
+        the job's end when `err` is not the pair's own (JobError)."""
+        fatal = job_error(err, task.pair.output if phase == "writing" else None)
+        if fatal:
+            raise fatal from err
+        self.log(f"FAILED {task.pair.key} while {PHASES[phase]}:\n{traceback.format_exc()}")
+        if isinstance(err, ImageError):
+            message = str(err)  # names the file, what is wrong and what to do
+        else:
+            message = f"{PHASES[phase]} failed: {type(err).__name__}: {err}; {RETRY_ADVICE}"
+        row = {**(row or base_row(task, str(self.device))), "status": "failed"}
+        return {**row, "message": message}
 
     def _score(self, task: Task, image: torch.Tensor, content: torch.Tensor) -> dict:
         """The held-out network's quality score of the image that is saved (nst.quality)."""
