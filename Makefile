@@ -23,7 +23,7 @@ run: $(VENV)/.runtime  ## stylise data/content x data/style into results/
 dry-run: $(VENV)/.runtime  ## what a run would do, and why
 	$(BIN)/snakemake --cores $(CORES) -n
 
-weights: $(VENV)/.runtime  ## download VGG19's weights into resources/weights/ (needs internet)
+weights: $(VENV)/.runtime  ## download torchvision weights into resources/weights/ when configured (needs internet; the default VGG19 installs with pip)
 	$(BIN)/snakemake fetch_weights --cores 1
 
 gallery: $(VENV)/.runtime  ## (re)build results/gallery/index.html from finished results

@@ -1,13 +1,12 @@
-"""Mixed precision against fp32 at equal steps: speed and final loss.
+"""Mixed precision against fp32 at equal steps: speed, final loss and quality score.
 
-    .venv/bin/python bench/precision.py --size 256 --steps 200
+    .venv/bin/python bench/precision.py --size 384 --steps 300
 
-For each backbone (VGG19 with its real weights from resources/weights/ when they are
-there, else random ones in torchvision's format; EfficientNet-Lite0 with its real
-weights) it optimises one pair from data/
-(chelsea x ihc, the backbone's default layers and weights, L-BFGS from the
-content) in fp32 and in bf16 autocast, and prints s/step, the final total loss
-(evaluated in fp32 on the returned image) and how far bf16's is from fp32's.
+For each backbone with its default, real weights (VGG19 original, EfficientNet-Lite0)
+it optimises one pair from data/ (chelsea x ihc, the network's default layers and
+weights, L-BFGS from the content) in fp32 and in bf16 autocast, and prints s/step,
+the final total loss (evaluated in fp32 on the returned image), the held-out
+quality score (nst.quality: style / content) and how far bf16's are from fp32's.
 """
 
 from __future__ import annotations
@@ -29,16 +28,20 @@ from nst.backbones import build_backbone  # noqa: E402
 from nst.catalog import network  # noqa: E402
 from nst.images import load_image  # noqa: E402
 from nst.losses import LossWeights, gatys_loss  # noqa: E402
+from nst.quality import Judge, Score  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
 from nst.stylize import Method, content_targets, optimize  # noqa: E402
 
+STYLE = REPO / "data/style/ihc.jpg"
 
-def run(backbone: str, size: int, steps: int, precision: str) -> tuple[float, float]:
+
+def run(backbone: str, size: int, steps: int, precision: str) -> tuple[float, float, Score]:
+    """Median s/step, the final total loss (fp32) and the held-out quality score."""
     info = network(backbone)
     net = build_backbone(info, info.default_file(), [*info.content_layers, *info.style_layers])
     content = load_image(REPO / "data/content/chelsea.png", size)[None]
     grams = style_targets.compute(
-        net, REPO / "data/style/ihc.jpg", list(info.style_layers), [size], torch.device("cpu")
+        net, STYLE, list(info.style_layers), [size], torch.device("cpu")
     )
     grams = {k.split("/")[1]: v[None] for k, v in grams.items()}
     ones = torch.ones(1)
@@ -67,7 +70,9 @@ def run(backbone: str, size: int, steps: int, precision: str) -> tuple[float, fl
             info.style_layers,
             weights,
         ).total.item()
-    return statistics.median(b - a for a, b in zip(stamps[2:], stamps[3:])), final
+    judge = Judge(backbone)
+    score = judge.score(image[0], content[0], judge.reference([(str(STYLE), 1.0)], size))
+    return statistics.median(b - a for a, b in zip(stamps[2:], stamps[3:])), final, score
 
 
 def main() -> None:
@@ -80,14 +85,18 @@ def main() -> None:
     print(f"{args.size} px, {args.steps} L-BFGS steps, {torch.get_num_threads()} threads")
     print(
         f"{'backbone':>20} {'fp32 s/step':>12} {'bf16 s/step':>12} {'speed-up':>9} "
-        f"{'fp32 loss':>11} {'bf16 loss':>11} {'difference':>11}"
+        f"{'fp32 loss':>11} {'bf16 loss':>11} {'difference':>11} "
+        f"{'fp32 score':>13} {'bf16 score':>13}"
     )
     for backbone in args.backbones:
-        fast32, loss32 = run(backbone, args.size, args.steps, "fp32")
-        fast16, loss16 = run(backbone, args.size, args.steps, "bf16")
+        fast32, loss32, score32 = run(backbone, args.size, args.steps, "fp32")
+        fast16, loss16, score16 = run(backbone, args.size, args.steps, "bf16")
         print(
             f"{backbone:>20} {fast32:>12.3f} {fast16:>12.3f} {fast32 / fast16:>8.2f}x "
-            f"{loss32:>11.4g} {loss16:>11.4g} {(loss16 - loss32) / loss32:>+10.2%}"
+            f"{loss32:>11.4g} {loss16:>11.4g} {(loss16 - loss32) / loss32:>+10.2%} "
+            f"{score32.style:>6.3f}/{score32.content:.3f} "
+            f"{score16.style:>6.3f}/{score16.content:.3f}",
+            flush=True,
         )
 
 

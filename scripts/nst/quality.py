@@ -14,8 +14,8 @@ compare across pairs, sizes and settings:
   photo's shape).  0 = the photo's features intact; 1 = as far from the photo
   as the style image itself.
 
-Each is the mean over the judge's layers of the per-layer ratio, so that no
-layer's scale dominates.  Lower is better for both; they pull against each
+Each is the mean over the judge's layers (JUDGES) of the per-layer ratio, so
+that no layer's scale dominates.  Lower is better for both; they pull against each
 other, and a result with a style score near 1 (nothing transferred) or a
 content score near 1 (photo lost) is the one to look at.
 """
@@ -33,6 +33,24 @@ from .backbones.base import FeatureExtractor
 from .catalog import Network, network
 from .images import DEFAULT_MAX_MEGAPIXELS, load_image, resize
 from .losses import gram_matrix
+
+
+@dataclass(frozen=True)
+class JudgeLayers:
+    """What the judge compares: a deep layer for the photo's objects and layout (not its
+    textures, which the style is meant to replace), and a range of depths for the style."""
+
+    content: tuple[str, ...]
+    style: tuple[str, ...]
+
+
+JUDGES = {
+    # Stride 16 (block4_2) for content; the stem to stride 16 for style.
+    "efficientnet_lite0": JudgeLayers(
+        content=("block4_2",), style=("stem", "block0_0", "block1_1", "block2_1", "block3_2")
+    ),
+    "vgg19": JudgeLayers(content=("conv4_2",), style=tuple(f"conv{i}_1" for i in range(1, 6))),
+}
 
 
 def judge_for(backbone: str) -> Network:
@@ -72,12 +90,12 @@ class Judge:
         self._references: dict[tuple, StyleReference] = {}
 
     @property
-    def content_layers(self) -> list[str]:
-        return list(self.network.content_layers)
+    def content_layers(self) -> tuple[str, ...]:
+        return JUDGES[self.network.backbone].content
 
     @property
-    def style_layers(self) -> list[str]:
-        return list(self.network.style_layers)
+    def style_layers(self) -> tuple[str, ...]:
+        return JUDGES[self.network.backbone].style
 
     def _features(self, image: Tensor) -> dict[str, Tensor]:
         if self._net is None:
