@@ -38,5 +38,7 @@ def test_a_pair_that_fails_in_its_job_is_listed_and_the_run_completes(tmp_path, 
     page = (results / "gallery" / "index.html").read_text(encoding="utf-8")
     assert re.search(r'class="pair failed"[^>]*data-pair="style1/photo 0"', page)
     assert "IsADirectoryError" in page
+    review = (results / "gallery" / "review.html").read_text(encoding="utf-8")
+    assert "Failed pairs (1)" in review and "style1.jpg × photo 0.png" in review
     for key in ("style0/photo 0", "style0/photo 1", "style1/photo 1"):
         assert (results / "stylized" / f"{key}.png").is_file()

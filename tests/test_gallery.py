@@ -17,7 +17,7 @@ from PIL import Image
 
 from conftest import planned, run_snakemake, tiny_workflow, write_image
 from nst.gallery import Layout, Options, build_gallery
-from nst.gallery.html import Links, paginate, render_page
+from nst.gallery.html import Links, page_of, paginate, render_page
 from nst.gallery.model import Cell, Collection, Entry, load_collection, natural_key, pair_keys
 from nst.gallery.sheets import MAX_PAIRS
 from nst.shard import SUMMARY_COLUMNS
@@ -69,6 +69,8 @@ def make_results(root: Path, contents, styles, failed=(), size=FULL_SIZE, only=N
                 "tv_loss": 0.5,
                 "total_loss": 1e5 * (1 + s + c) + 10.5 + c,
                 "initial_loss": 1e6,
+                "style_score": round(0.3 + 0.1 * c, 3),  # the last contents look worst
+                "content_score": round(0.2 + 0.1 * s, 3),
                 "seconds": 1.5 + c,
                 "device": "cpu",
                 "precision": "fp32",
@@ -237,7 +239,8 @@ def test_pages_hold_every_pair_exactly_once_and_link_to_each_other(tmp_path):
     gallery = tmp_path / "results" / "gallery"
     assert len(report.pages) == 3 * 2  # ceil(5 / 2) content blocks x ceil(3 / 2) style blocks
     files = ["index.html"] + [f"page-{n}.html" for n in range(2, 7)]
-    assert sorted(p.name for p in gallery.glob("*.html")) == sorted([*files, "contents.html"])
+    listed = sorted([*files, "contents.html", "review.html"])
+    assert sorted(p.name for p in gallery.glob("*.html")) == listed
     seen = []
     for number, name in enumerate(files, start=1):
         page = parse(gallery / name)
@@ -286,6 +289,10 @@ def test_names_with_markup_quotes_and_ampersands_show_as_text(tmp_path):
     make_results(tmp_path, [content, "plain.png"], [style])
     build(tmp_path)
     gallery = tmp_path / "results" / "gallery"
+    review = TextParser()
+    review.feed((gallery / "review.html").read_text(encoding="utf-8"))
+    assert "b" not in review.tags and "script" not in review.tags
+    assert f"{style} × {content}" in review.texts  # among the worst scores
     for page in ("index.html", "contents.html"):
         text = (gallery / page).read_text(encoding="utf-8")
         assert "<script>alert" not in text and "<b>bold" not in text
@@ -449,3 +456,42 @@ def test_names_sort_naturally_and_superscripts_are_not_numbers():
         "photo\u00b2",
         "x",
     ]
+
+
+def test_the_review_page_lists_the_failed_pairs_and_the_worst_scores(tmp_path):
+    contents = [f"c{i}.png" for i in range(5)]
+    styles = ["s0.jpg", "s1.jpg", "s2.jpg"]
+    make_results(tmp_path, contents, styles, failed=[("s1.jpg", "c3.png")])
+    report = build(tmp_path, rows_per_page=2, styles_per_page=2)
+    gallery = tmp_path / "results" / "gallery"
+    text = (gallery / "review.html").read_text(encoding="utf-8")
+    failed = text[text.index('id="failed"') : text.index('class="worst"')]
+    assert "Failed pairs (1)" in failed and "s1.jpg × c3.png" in failed
+    assert "the loss became NaN or infinite" in failed
+    assert '<a href="page-3.html">' in failed  # the page that shows it (c2, c3 x s0, s1)
+
+    # The worst style scores first: c4 (0.7) of every style, then c3 of the styles where
+    # it did not fail; the worst content scores: style s2 (0.4) first.
+    worst_style = text[text.index('data-score="style_score"') : text.index('data-score="content')]
+    order = re.findall(r"<td>(s\d\.jpg × c\d\.png)</td>", worst_style)
+    assert order[:3] == ["s0.jpg × c4.png", "s1.jpg × c4.png", "s2.jpg × c4.png"]
+    assert "s1.jpg × c3.png" not in order and len(order) == 14  # every pair with an image
+    worst_content = text[text.index('data-score="content_score"') :]
+    order = re.findall(r"<td>(s\d\.jpg × c\d\.png)</td>", worst_content)
+    assert all(name.startswith("s2.jpg") for name in order[:5])
+    for link in parse(gallery / "review.html").hrefs + parse(gallery / "review.html").srcs:
+        assert (gallery / unquote(link)).is_file(), link
+
+    # Every pair's page, by the arithmetic, is the page that holds it.
+    page_for = page_of(report.collection, 2, 2)
+    for page in report.pages:
+        for cell in parse(gallery / page.file).pairs:
+            style, content = cell.split("/")
+            assert page_for(style, content) == page.file
+
+    # The scores reach the hover text and the detail view.
+    index = (gallery / "index.html").read_text(encoding="utf-8")
+    assert "score: style 0.3 · content 0.2 (held-out network; lower is better)" in index
+    data = json.loads(re.search(r'<script id="pair-data"[^>]*>(.*?)</script>', index, re.S)[1])
+    assert ["style score", "0.4"] in data["s0/c1"]["rows"]
+    assert 'data-style-score="0.4"' in index

@@ -143,6 +143,43 @@ def test_gallery_in_headless_chromium(tmp_path):
             assert page.locator("#v-full").is_hidden()
             page.keyboard.press("Escape")
 
+            # The filter fades every pair but the failed ones, or but those scoring at
+            # least the limit (style scores on this page: a#b 0.4, p3 0.6, p4 0.7).
+            def unfaded():
+                return page.locator("td:not(.faded) > a.pair").count()
+
+            page.select_option("#filter", "failed")
+            assert unfaded() == 1 and page.locator("td:not(.faded) > a.pair.failed").count() == 1
+            assert page.locator("#matches").inner_text() == "1 of 6 pairs on this page"
+            page.select_option("#filter", "style")
+            page.fill("#limit", "0.45")
+            assert unfaded() == 3  # p3 x starry night (p3 x wave failed), p4 x both
+            page.fill("#limit", "0.65")
+            assert unfaded() == 2
+            page.select_option("#filter", "all")
+            assert unfaded() == 6
+            # The detail view shows the pair's scores.
+            page.locator("a.pair:not(.failed)").first.click()
+            viewer.wait_for(state="visible")
+            details = page.locator("#v-table").inner_text()
+            assert "style score\t0.4" in details and "content score\t0.3" in details
+            page.keyboard.press("Escape")
+
+            # The review page: the failed pair with its message, and the worst scores.
+            page.locator("a[href='review.html']").click()
+            page.wait_for_url("**/review.html")
+            failed = page.locator("#failed").inner_text()
+            assert "wave.jpg × p3.png" in failed and "the loss became NaN" in failed
+            for image in page.locator("table.list img").all():
+                image.scroll_into_view_if_needed()
+            page.wait_for_function(ALL_IMAGES_LOADED.replace("table.grid", "table.list"))
+            widths = page.eval_on_selector_all(
+                "table.list img", "els => els.map((e) => e.naturalWidth)"
+            )
+            assert len(widths) == 2 * 9 and all(widths), widths  # 9 pairs with images, twice
+            page.go_back()
+            page.wait_for_url("**/index.html")
+
             # The pager: page 2 and back.
             page.locator("a[rel=next]").click()
             page.wait_for_url("**/page-2.html")

@@ -54,4 +54,3 @@ def write_summary(
     if len(bad):
         log(f"WARNING: {len(bad)} pair(s) failed; why, and what to do: {failed}")
     return table
-

@@ -3,6 +3,7 @@
 Layout of results/gallery/ (the first five are the rule's declared outputs):
 
     index.html, page-2.html, ...     the grid pages (see html.py), contents.html
+    review.html                      the failed pairs and the worst-scoring ones
     gallery.css, gallery.js          what the pages share (copied from static/)
     summary.tsv                      a copy of the summary table (report, download)
     overview.png                     all styles: final style loss, seconds per pair
@@ -212,6 +213,9 @@ def build_gallery(
             handle.write(text)
     with atomic_write(folder / "contents.html", "w") as handle:
         handle.write(html.render_contents(collection, pages, options.title))
+    page_for = html.page_of(collection, options.rows_per_page, options.styles_per_page)
+    with atomic_write(folder / "review.html", "w") as handle:
+        handle.write(html.render_review(collection, page_for, links, options.title))
     _clear_stale(folder, {p.file for p in pages}, "page-*.html")
     report = BuildReport(collection, pages, stats)
     log(f"gallery: {report.line()} in {time.perf_counter() - started:.1f} s")

@@ -9,12 +9,16 @@ never markup) that share one stylesheet and one script (static/, copied next to
 the pages) and link only to relative files, so they work from file:// with no
 server and no network.  Hovering a thumbnail shows the pair's losses, time and
 settings; clicking opens a detail view with the full image, its loss curves and
-the same numbers (without JavaScript the link opens the image).  This module
-turns the collection into plain values for the templates.
+the same numbers (without JavaScript the link opens the image).  A control on
+each page fades every pair but the failed ones, or but those whose held-out quality
+score (nst.quality: lower is better) is at least a limit; `review.html` lists the
+failed pairs of the whole collection with their messages and the worst-scoring ones.
+This module turns the collection into plain values for the templates.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -89,6 +93,8 @@ DETAILS = [
     ("TV loss", "tv_loss"),
     ("total loss", "total_loss"),
     ("initial loss", "initial_loss"),
+    ("style score", "style_score"),
+    ("content score", "content_score"),
     ("seconds", "seconds"),
     ("steps", "steps"),
     ("optimizer", "optimizer"),
@@ -108,7 +114,7 @@ def details(cell: Cell) -> list[list[str]]:
     for label, column in DETAILS:
         if column is None:
             value = f"{row.get('width', '')} x {row.get('height', '')}" if row.get("width") else ""
-        elif column.endswith("loss") or column == "seconds":
+        elif column.endswith(("loss", "score")) or column == "seconds":
             value = fmt(row.get(column))
         else:
             value = row.get(column, "")
@@ -127,6 +133,11 @@ def hover_text(cell: Cell) -> str:
         f"TV {fmt(row.get('tv_loss'))} · total {fmt(row.get('total_loss'))} "
         f"(from {fmt(row.get('initial_loss'))})"
     )
+    if score(row, "style_score") is not None:
+        lines.append(
+            f"score: style {fmt(row.get('style_score'), 3)} · content "
+            f"{fmt(row.get('content_score'), 3)} (held-out network; lower is better)"
+        )
     lines.append(
         f"{row.get('steps', '')} {row.get('optimizer', '')} steps, {row.get('width', '')}x"
         f"{row.get('height', '')}, {fmt(row.get('seconds'), 3)} s on {row.get('device', '')} "
@@ -188,6 +199,15 @@ def _range(entries: Sequence[Entry]) -> str:
 VIEWER_FIELDS = ("title", "rows", "full", "curve", "record")
 
 
+def score(row, column: str) -> float | None:
+    """A quality score of a summary row (style_score, content_score), None if it has none."""
+    try:
+        value = float(row.get(column))
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
 def cell_view(cell: Cell, style: Entry, content: Entry, links: Links, eager: bool) -> dict:
     """Everything a page shows of one pair: its grid cell and its detail view.  The one
     place to add a per-pair value (a column of `details` shows it in the detail view)."""
@@ -199,6 +219,8 @@ def cell_view(cell: Cell, style: Entry, content: Entry, links: Links, eager: boo
         "title": title,
         "hover": hover_text(cell),
         "status": "image missing" if status == "ok" else status,  # shown in failed cells
+        "style_score": fmt(cell.row.get("style_score")),  # what the page's filter compares
+        "content_score": fmt(cell.row.get("content_score")),
         "thumb": _thumb(links.thumb("pair", cell.pair), title, eager) if cell.ok else None,
         "full": links.original(cell.image) if cell.ok else None,
         "rows": details(cell),
@@ -263,6 +285,64 @@ def render_contents(collection: Collection, pages: Sequence[Page], title: str) -
             where.setdefault(content.key, []).append(page)
     contents = [{"name": c.name, "pages": where.get(c.key, [])} for c in collection.contents]
     return _ENV.get_template("contents.html.j2").render(title=title, contents=contents)
+
+
+# Pairs review.html lists: every failed one up to FAILED_LISTED, the worst by each score.
+FAILED_LISTED = 1000
+WORST_LISTED = 50
+SCORES = {
+    "style_score": "Least style: the highest style scores (1 = no closer to the style than "
+    "the photo was)",
+    "content_score": "Most of the photo lost: the highest content scores (1 = as far from "
+    "the photo as the style image)",
+}
+
+
+def page_of(collection: Collection, rows_per_page: int, styles_per_page: int):
+    """A function (style key, content key) -> the file of the page that shows that pair
+    (paginate's arithmetic, without building every page)."""
+    rows, cols = max(1, rows_per_page), max(1, styles_per_page)
+    content_index = {entry.key: i for i, entry in enumerate(collection.contents)}
+    style_index = {entry.key: i for i, entry in enumerate(collection.styles)}
+    blocks = max(1, math.ceil(len(collection.styles) / cols))
+    return lambda style, content: page_file(
+        content_index[content] // rows * blocks + style_index[style] // cols + 1
+    )
+
+
+def render_review(
+    collection: Collection, page_for: Callable[[str, str], str], links: Links, title: str
+) -> str:
+    """The pairs to look at first, over all pages: the failed ones, the worst scores."""
+
+    def item(cell: Cell) -> dict:
+        row = cell.row
+        name = f"{row.get('style', cell.style)} × {row.get('content', cell.content)}"
+        return {
+            "name": name,
+            "page": page_for(cell.style, cell.content),
+            "status": row.get("status") or "missing",
+            "message": row.get("message") or ("" if cell.ok else "the image is missing"),
+            "thumb": _thumb(links.thumb("pair", cell.pair), name, False) if cell.ok else None,
+            "full": links.original(cell.image) if cell.ok else None,
+            "style_score": fmt(row.get("style_score"), 3),
+            "content_score": fmt(row.get("content_score"), 3),
+        }
+
+    cells = list(collection.cells.values())
+    failed = [cell for cell in cells if not cell.ok]
+    worst = []
+    for column, heading in SCORES.items():
+        scored = [cell for cell in cells if cell.ok and score(cell.row, column) is not None]
+        top = heapq.nlargest(WORST_LISTED, scored, key=lambda cell: score(cell.row, column))
+        worst.append({"heading": heading, "column": column, "pairs": [item(c) for c in top]})
+    return _ENV.get_template("review.html.j2").render(
+        title=title,
+        failed=[item(cell) for cell in failed[:FAILED_LISTED]],
+        failed_total=len(failed),
+        worst=worst,
+        summary=links.summary,
+    )
 
 
 def write_static(folder: Path) -> None:

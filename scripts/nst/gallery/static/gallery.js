@@ -1,4 +1,5 @@
-// The grid page's detail view (click a pair; arrow keys, Escape), page jump and thumbnail zoom.
+// The grid page's detail view (click a pair; arrow keys, Escape), page jump, thumbnail zoom
+// and the filter that fades every pair but the failed ones or those scoring at least a limit.
 // Reads the per-pair data that page.html.j2 writes into <script id="pair-data">.
 (function () {
   "use strict";
@@ -66,6 +67,24 @@
       window.location.href = n === 1 ? "index.html" : "page-" + n + ".html";
     });
   }
+  var filter = document.getElementById("filter");
+  var limit = document.getElementById("limit");
+  function applyFilter() {
+    var mode = filter.value, least = parseFloat(limit.value), shown = 0;
+    links.forEach(function (link) {
+      var keep = mode === "all" || (mode === "failed" && link.classList.contains("failed"));
+      if (mode === "style" || mode === "content") {
+        var value = parseFloat(link.getAttribute("data-" + mode + "-score"));
+        keep = !isNaN(value) && value >= least;
+      }
+      link.parentNode.classList.toggle("faded", !keep);
+      if (keep) shown += 1;
+    });
+    document.getElementById("matches").textContent =
+      mode === "all" ? "" : shown + " of " + links.length + " pairs on this page";
+  }
+  filter.addEventListener("change", applyFilter);
+  limit.addEventListener("input", applyFilter);
   var zoom = document.getElementById("zoom");
   function setTile(px) { document.documentElement.style.setProperty("--tile", px + "px"); }
   try { var saved = window.localStorage.getItem("nst-gallery-tile"); } catch (e) { saved = null; }
