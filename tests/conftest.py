@@ -4,6 +4,7 @@ synthetic images."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -104,6 +105,24 @@ def runner(settings, weights, batch_size=1, lines=None):
     """A ShardRunner on the CPU with a progress line every 3 steps, logging into `lines`."""
     log = lines.append if lines is not None else lambda line: None
     return ShardRunner(settings, str(weights), batch_size=batch_size, progress_every=3, log=log)
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, free: int = 1024, size: int = 16 * 1024):
+    """A tmpfs of `size` bytes mounted at `folder`, all but about `free` bytes taken by a
+    file named "filler" (delete it to free the space); skips the test where mounting is
+    not allowed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        (folder / "filler").write_bytes(b"x" * (size - free))
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
 
 
 # ---- Running the real workflow on a small work folder ---------------------------------

@@ -1,13 +1,12 @@
 """Faults inside a pair job: divergence, GPU out of memory, a full disk, untrusted caches."""
 
 import os
-import subprocess
 from dataclasses import replace
 
 import pytest
 import torch
 
-from conftest import runner
+from conftest import runner, small_disk
 from nst import shard as shard_module
 from nst import style_targets
 from nst.stylize import optimize as real_optimize
@@ -90,15 +89,7 @@ def test_out_of_memory_for_one_image_is_a_clear_error(shard_setup, monkeypatch):
 
 def test_disk_full_is_a_clear_error_and_leaves_nothing_half_written(shard_setup, tmp_path):
     settings, pairs, weights, _ = shard_setup
-    disk = tmp_path / "small_disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        (disk / "filler").write_bytes(b"x" * 15 * 1024)  # leave about one kilobyte
+    with small_disk(tmp_path / "small_disk") as disk:  # about one kilobyte left
         small = [
             shard_module.Pair(
                 **{
@@ -113,8 +104,6 @@ def test_disk_full_is_a_clear_error_and_leaves_nothing_half_written(shard_setup,
             runner(settings, weights).run(small)
         leftovers = [p.name for p in disk.rglob("*") if p.is_file()]
         assert leftovers == ["filler"]
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 def test_a_pickle_in_the_cache_folder_is_never_unpickled(shard_setup, tmp_path, monkeypatch):

@@ -15,11 +15,14 @@ Thumbnails and per-pair loss curves are cached (cache.py): only new or changed
 images and records are rendered.  Pages, sheets and plots are redrawn on every
 build; they are a few per style and one per page, whatever the collection size.
 No optimisation ever runs here: everything is read from the workflow's outputs.
+Every file is written atomically; a build killed half-way leaves only temporaries,
+which the next build removes, and a full disk is a GalleryError that says what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import time
@@ -135,6 +138,21 @@ def _clear_stale(folder: Path, keep: set[str], pattern: str) -> None:
                     path.unlink()
 
 
+class GalleryError(RuntimeError):
+    pass
+
+
+def _remove_temporaries(layout: Layout) -> None:
+    """atomic_write's temporaries left by a killed build (the gallery has one writer;
+    the assets' leftovers go with the cache's own pruning)."""
+    for folder in (layout.folder, layout.style_plots, layout.sheets):
+        if folder.is_dir():
+            for entry in os.scandir(folder):
+                if entry.name.startswith(".") and entry.name.endswith(".part"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+
+
 def build_gallery(
     summary: str | os.PathLike,
     accepted: str | os.PathLike | None,
@@ -142,6 +160,26 @@ def build_gallery(
     layout: Layout,
     options: Options = Options(),
     log: Callable[[str], None] = print,
+) -> BuildReport:
+    _remove_temporaries(layout)
+    try:
+        return _build(summary, accepted, results, layout, options, log)
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        raise GalleryError(
+            f"disk full while writing the gallery in {layout.folder}: free some space and "
+            "run again (`snakemake gallery`); nothing half-written was left"
+        ) from err
+
+
+def _build(
+    summary: str | os.PathLike,
+    accepted: str | os.PathLike | None,
+    results: str | os.PathLike,
+    layout: Layout,
+    options: Options,
+    log: Callable[[str], None],
 ) -> BuildReport:
     started = time.perf_counter()
     collection = load_collection(summary, accepted, results)

@@ -17,6 +17,7 @@ files whose source left the collection are deleted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import multiprocessing
 import os
@@ -162,6 +163,8 @@ def _call(task: tuple) -> tuple[dict | None, str | None]:
     try:
         return render(source, Path(target), recipe), None
     except Exception as err:  # one bad file must not stop the gallery
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            raise  # a full disk is not the file's fault: every other file would fail too
         return None, f"{source}: {type(err).__name__}: {err}"
 
 
