@@ -1,13 +1,13 @@
 # Shared set-up: the backbone, the resolved settings, and the plan of pairs and shards.
 import csv
-import math
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
-from nst.catalog import NETWORKS, network, resolve_backbone
+from nst.catalog import NETWORKS, resolve_backbone
+from nst import resources
 from nst.gpus import visible_gpus
 from nst.io import is_utf8
 from nst.pairs import SheetError, read_sheet
@@ -83,67 +83,32 @@ elif ON_CLUSTER:
 else:
     PAIR_THREADS = workflow.cores
 
-# Memory and time limits (cluster schedulers enforce them; local runs ignore them),
-# from the work in a shard: pixels x steps of every stage of every pair.  Measured on
-# CPU with VGG19 (random weights, 128-512 px, one core of a busy machine): about 25 s
-# per megapixel-step and 4-5 kB per pixel on top of about 1 GB for torch and the
-# network.  GPU speed is an estimate (not measured here), 5-10x what VGG19's arithmetic
-# takes on an A100-class GPU.  Each retry (attempt 2, 3, ...) doubles memory and time.
-CPU_SECONDS_PER_MEGAPIXEL_STEP = 30
-GPU_SECONDS_PER_MEGAPIXEL_STEP = 0.5
-# Start-up: imports, CUDA, loading the weights and the style targets.
-JOB_START_SECONDS = 180
 
-
-def _megapixel_steps(pairs):
-    """Pixels x steps of a list of pairs, in megapixel-steps (long side squared: an upper
-    bound for any aspect ratio)."""
-    total = 0
-    for pair in pairs:
-        stages = SETTINGS.with_overrides(pair["overrides"]).stages
-        total += sum(size * size * steps for size, steps in stages)
-    return total / 1e6
-
-
+# Memory and time limits: the pure functions of scripts/nst/resources.py.
 def pair_mem_mb(wildcards, attempt):
-    """Host memory of a pair job, MB: torch, CUDA's libraries and the network (about 6 GB
-    with a GPU), or on CPU torch and the network plus the activations of a batch."""
-    if GPU_PER_JOB:
-        mb = 6144
-    else:
-        batch = config["batch_size"] if config["batch_size"] != "auto" else 1
-        mb = 2048 + 6e-3 * SETTINGS.size**2 * batch
-    return int(mb * 2 ** (attempt - 1))
+    return resources.pair_mem_mb(
+        GPU_PER_JOB, SETTINGS.size, config["batch_size"], attempt
+    )
 
 
 def pair_runtime(wildcards, threads, attempt):
-    """Wall-time limit of a pair job, minutes: start-up plus its pairs' optimisation,
-    with 2x headroom."""
-    work = _megapixel_steps(plan().shard_pairs(wildcards.shard))
-    if GPU_PER_JOB:
-        seconds = work * GPU_SECONDS_PER_MEGAPIXEL_STEP
-    else:
-        seconds = work * CPU_SECONDS_PER_MEGAPIXEL_STEP / max(1, threads)
-    minutes = (JOB_START_SECONDS + 2 * seconds) / 60
-    return max(10, math.ceil(minutes * 2 ** (attempt - 1)))
+    pairs = plan().shard_pairs(wildcards.shard)
+    work = resources.megapixel_steps(
+        SETTINGS.with_overrides(p["overrides"]).stages for p in pairs
+    )
+    return resources.pair_runtime_minutes(work, GPU_PER_JOB, threads, attempt)
 
 
 def pair_max_batch(wildcards, attempt):
-    """Images per batch at most: halved on each retry, so that a job that died of GPU
-    memory comes back with smaller batches (jobs also split a batch that runs out)."""
-    first = config["batch_size"] if config["batch_size"] != "auto" else 16
-    return max(1, first >> (attempt - 1))
+    return resources.max_batch(config["batch_size"], attempt)
 
 
 def style_mem_mb(wildcards, attempt):
-    """Host memory of a style-target job, MB (one forward pass per style size)."""
-    mb = 6144 if GPU_PER_JOB else 2048 + 2e-3 * max(SETTINGS.style_sizes) ** 2
-    return int(mb * 2 ** (attempt - 1))
+    return resources.style_mem_mb(GPU_PER_JOB, max(SETTINGS.style_sizes), attempt)
 
 
 def style_runtime(wildcards, attempt):
-    """Wall-time limit of a style-target job, minutes."""
-    return 10 * 2 ** (attempt - 1)
+    return resources.style_runtime_minutes(attempt)
 
 
 try:

@@ -1,0 +1,46 @@
+"""The resource model of the jobs (nst.resources): pure functions of the settings and pairs."""
+
+import pytest
+
+from nst import resources as R
+
+
+def test_work_counts_every_stage_of_every_pair():
+    one = ((384, 300),)
+    staged = ((128, 100), (384, 300))
+    assert R.megapixel_steps([one]) == pytest.approx(384**2 * 300 / 1e6)
+    assert R.megapixel_steps([one, staged]) == pytest.approx(
+        (2 * 384**2 * 300 + 128**2 * 100) / 1e6
+    )
+    assert R.megapixel_steps([]) == 0
+
+
+def test_cpu_memory_grows_with_pixels_and_batch_gpu_memory_is_fixed():
+    small, large = R.pair_mem_mb(0, 256, "auto"), R.pair_mem_mb(0, 1024, "auto")
+    assert R.CPU_JOB_BASE_MB < small < large
+    assert R.pair_mem_mb(0, 1024, 4) - R.CPU_JOB_BASE_MB == pytest.approx(
+        4 * (large - R.CPU_JOB_BASE_MB), rel=1e-3
+    )
+    assert R.pair_mem_mb(1, 256, 8) == R.pair_mem_mb(1, 4096, 8) == R.GPU_JOB_HOST_MB
+
+
+def test_each_retry_doubles_memory_and_time_and_halves_the_batch():
+    assert R.pair_mem_mb(0, 512, 1, attempt=3) == pytest.approx(4 * R.pair_mem_mb(0, 512, 1), abs=4)
+    work = 1000.0  # megapixel-steps: well above the shortest job
+    assert R.pair_runtime_minutes(work, 0, 2, attempt=2) == pytest.approx(
+        2 * R.pair_runtime_minutes(work, 0, 2), abs=1
+    )
+    assert [R.max_batch("auto", a) for a in (1, 2, 3, 4, 5, 6)] == [16, 8, 4, 2, 1, 1]
+    assert R.max_batch(3, 2) == 1
+    assert R.style_runtime_minutes(2) == 2 * R.style_runtime_minutes(1)
+    assert R.style_mem_mb(0, 384, 2) == pytest.approx(2 * R.style_mem_mb(0, 384), abs=2)
+
+
+def test_runtime_follows_the_work_threads_and_device_with_a_floor():
+    assert R.pair_runtime_minutes(0.0, 0, 1) == R.SHORTEST_JOB_MINUTES
+    work = 44.2  # 1 pair, 384 px, 300 steps
+    cpu_one, cpu_eight = R.pair_runtime_minutes(work, 0, 1), R.pair_runtime_minutes(work, 0, 8)
+    # start-up + 2x headroom over 44.2 x 30 s on one thread
+    assert cpu_one == int(-(-(R.JOB_START_SECONDS + 2 * work * 30) // 60))
+    assert cpu_eight < cpu_one
+    assert R.pair_runtime_minutes(100 * work, 1, 2) < R.pair_runtime_minutes(100 * work, 0, 8)
