@@ -6,6 +6,8 @@ function of the config and the file listing, cheap enough for 100,000 pairs.
 
 from __future__ import annotations
 
+import csv
+import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,3 +83,51 @@ def _pair(spec: PairSpec, keys: Mapping[Path, str], results: str) -> dict:
         "record": f"{results}/records/{style}/{content}.json",
         "overrides": dict(spec.overrides),
     }
+
+
+def _names(folder: str) -> set[str]:
+    try:
+        return {entry.name for entry in os.scandir(folder)}
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+
+
+def _ok_pairs(manifest: str) -> set[str]:
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        return {r["pair"] for r in csv.DictReader(handle, delimiter="\t") if r["status"] == "ok"}
+
+
+def missing_results(plan: Plan, results: str | os.PathLike) -> dict[str, list[str]]:
+    """Shard -> the pairs its manifest lists as done whose image or record is gone
+    (deleted by hand, say).  Cheap at a million pairs: one os.scandir per output folder
+    (not a stat per file), and only the manifests of shards with something missing are
+    read (normally those with failed pairs)."""
+    shards = f"{results}/shards"
+    manifests = _names(shards)
+    listed: dict[str, set[str]] = {}
+
+    def exists(path: str) -> bool:
+        folder, _, name = path.rpartition("/")
+        if folder not in listed:
+            listed[folder] = _names(folder)
+        return name in listed[folder]
+
+    found = {}
+    for shard, keys in plan.shards.items():
+        if f"{shard}.tsv" not in manifests:
+            continue  # not run yet: it runs anyway
+        pairs = [plan.pairs[key] for key in keys]
+        gone = [p["key"] for p in pairs if not (exists(p["output"]) and exists(p["record"]))]
+        if gone:
+            done = _ok_pairs(f"{shards}/{shard}.tsv")
+            gone = [key for key in gone if key in done]
+        if gone:
+            found[shard] = gone
+    return found
+
+
+def mark_out_of_date(results: str | os.PathLike, shards: Collection[str]) -> None:
+    """Date these shards' manifests back to 1970: older than their inputs, so Snakemake
+    reruns them (whose jobs keep every pair that is still complete) and what follows."""
+    for shard in shards:
+        os.utime(f"{results}/shards/{shard}.tsv", ns=(0, 0))

@@ -11,7 +11,7 @@ from nst import resources
 from nst.gpus import visible_gpus
 from nst.io import is_utf8
 from nst.pairs import SheetError, read_sheet
-from nst.plan import candidates, make_plan
+from nst.plan import candidates, make_plan, mark_out_of_date, missing_results
 from nst.settings import PairSettings
 from nst.weights import WeightsError
 
@@ -167,6 +167,15 @@ def plan():
             _plans[stamp] = make_plan(config, accepted)
         except SheetError as err:  # the sheet was edited during the run
             raise WorkflowError(str(err)) from None
+        gone = missing_results(_plans[stamp], RESULTS)
+        if gone:
+            keys = [key for keys in gone.values() for key in keys]
+            logger.warning(
+                f"{len(keys)} result(s) listed as done lack their image or record (deleted "
+                f"by hand?): {', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}; "
+                f"their {len(gone)} shard(s) run again and make only what is missing"
+            )
+            mark_out_of_date(RESULTS, gone)
         skipped = _plans[stamp].skipped
         if skipped:
             logger.warning(
