@@ -32,7 +32,8 @@ gallery: $(VENV)/.runtime  ## (re)build results/gallery/index.html from finished
 report: $(VENV)/.runtime  ## Snakemake's report (summary, contact sheets, plots): results/report.zip
 	$(BIN)/snakemake --cores $(CORES) --report results/report.zip
 
-test: $(VENV)/.dev lint  ## unit and workflow tests (CPU, no downloads)
+test: $(VENV)/.dev lint  ## unit and workflow tests (CPU); installs Chromium on Debian if missing
+	tests/setup_system.sh
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev

@@ -1,6 +1,6 @@
 """The gallery in a real browser: headless Chromium opens it from file://.
 
-Needs Debian's `chromium` (.ci/run installs it with apt-get) and the `playwright`
+Needs Debian's `chromium` (`make test` installs it: tests/setup_system.sh) and the `playwright`
 package from requirements-dev.txt, which drives that binary (no `playwright
 install`, no download).  Without Chromium the test fails and says how to get it;
 developers without it can set NST_SKIP_BROWSER=1.  NST_CHROMIUM names another
@@ -35,7 +35,7 @@ def chromium() -> str:
     if not Path(path).is_file():
         pytest.fail(
             f"Chromium not found (looked for {path}): install it with `apt-get install -y "
-            "--no-install-recommends chromium` (as .ci/run does), point NST_CHROMIUM at a "
+            "--no-install-recommends chromium` (as `make test` does), point NST_CHROMIUM at a "
             "Chromium binary, or set NST_SKIP_BROWSER=1 to skip this test",
             pytrace=False,
         )
