@@ -16,13 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
-from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
-from conftest import snakemake_command  # noqa: E402  (the tests' helpers)
+from conftest import snakemake_command, write_image  # noqa: E402  (the tests' helpers)
 
 
 def main() -> None:
@@ -38,8 +36,8 @@ def main() -> None:
             folder = work / role
             folder.mkdir()
             for i in range(count):
-                pixels = np.full((8, 8, 3), i % 256, np.uint8)
-                Image.fromarray(pixels).save(folder / f"{role}{i:05d}.png")
+                # Patterned and 16 px: validation refuses flat or smaller style images.
+                write_image(folder / f"{role}{i:05d}.png", 16, 16, seed=i)
         config = yaml.safe_load((REPO / "config.yaml").read_text())
         config.update(
             content_dir=str(work / "content"),
