@@ -154,6 +154,11 @@ class PairSettings:
         return replace(self, **changes)
 
     @property
+    def smallest_size(self) -> int:
+        """The smallest long side any image is used at (first stage, style scale)."""
+        return min(self.stages[0][0], *self.style_sizes)
+
+    @property
     def style_sizes(self) -> tuple[int, ...]:
         return tuple(max(1, round(size * self.style_scale)) for size, _ in self.stages)
 

@@ -32,12 +32,11 @@ WEIGHTS_FILE = str(BACKBONE.file)
 # Settings that would make every input too small: stop before any job, not with every
 # file rejected.  Images are used at most this small (first coarse-to-fine stage, style
 # scale); the schema keeps min_input_side at least what the networks take (16 px).
-_smallest = min(SETTINGS.stages[0][0], *SETTINGS.style_sizes)
-if _smallest < config["min_input_side"]:
+if SETTINGS.smallest_size < config["min_input_side"]:
     raise WorkflowError(
         f"size {config['size']} with style_scale {config['style_scale']}"
         + (" and coarse_to_fine" if config["coarse_to_fine"]["enabled"] else "")
-        + f" uses images {_smallest} px on their long side, below min_input_side "
+        + f" uses images {SETTINGS.smallest_size} px on their long side, below min_input_side "
         f"{config['min_input_side']}: every input would be too small. Raise size "
         "(or style_scale, coarse_to_fine.start), or lower min_input_side (at least 16)"
     )

@@ -22,8 +22,7 @@ checkpoint validate_inputs:
     threads: 4
     params:
         files={role: [str(p) for p in files] for role, files in CANDIDATES.items()},
-        # The smallest size any image is used at (first coarse-to-fine stage, style scale).
-        size=min(SETTINGS.stages[0][0], *SETTINGS.style_sizes),
+        size=SETTINGS.smallest_size,
         min_side=config["min_input_side"],
         max_megapixels=config["max_input_megapixels"],
         strict=config["strict"],
