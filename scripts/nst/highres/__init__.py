@@ -1,0 +1,31 @@
+"""High-resolution stylisation in bounded memory: a whole-image stage at a size that
+fits, then tiled refinement at growing scales (see schedule.py)."""
+
+from .grid import Grid, Tile, axis_spans, axis_weights, make_grid, pass_offset, tile_edges
+from .memory import activation_bytes_per_pixel, free_memory, tile_for_budget
+from .schedule import HighresSettings, refine, resolve_tile, scale_sizes, stylize_highres
+from .seams import seam_score
+from .tiled import Adam, Problem, tiled_pass, tv_sum
+
+__all__ = [
+    "Adam",
+    "Grid",
+    "HighresSettings",
+    "Problem",
+    "Tile",
+    "activation_bytes_per_pixel",
+    "axis_spans",
+    "axis_weights",
+    "free_memory",
+    "make_grid",
+    "pass_offset",
+    "refine",
+    "resolve_tile",
+    "scale_sizes",
+    "seam_score",
+    "stylize_highres",
+    "tile_edges",
+    "tile_for_budget",
+    "tiled_pass",
+    "tv_sum",
+]

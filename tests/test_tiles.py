@@ -1,0 +1,328 @@
+"""The high-resolution mode (nst.highres): tile grids, blend weights, tiled passes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import VGG19_TV
+from nst.backbones import build_backbone
+from nst.backbones.base import FeatureExtractor
+from nst.highres import (
+    HighresSettings,
+    Problem,
+    axis_spans,
+    axis_weights,
+    make_grid,
+    pass_offset,
+    scale_sizes,
+    seam_score,
+    stylize_highres,
+    tile_edges,
+    tile_for_budget,
+    tiled_pass,
+    tv_sum,
+)
+from nst.highres.memory import IMAGE_BUFFERS, MIN_TILE
+from nst.losses import LossWeights, gatys_loss, gram_matrix, tv_loss
+from nst.stylize import Method
+
+CASES = [
+    # (height, width, tile, overlap): square, not divisible by the tile, one tile, thin
+    (256, 256, 64, 16),
+    (250, 190, 64, 16),
+    (64, 64, 64, 32),
+    (65, 300, 64, 32),
+    (1000, 37, 128, 48),
+    (300, 301, 100, 0),
+]
+
+
+def small_net(kernel: int = 3) -> FeatureExtractor:
+    """A tiny frozen conv net (fast on 2 cores); kernel 1 makes every feature per pixel."""
+    torch.manual_seed(0)
+    pad = kernel // 2
+    layers = [
+        ("conv1", nn.Conv2d(3, 8, kernel, padding=pad)),
+        ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv2d(8, 8, kernel, padding=pad)),
+        ("relu2", nn.ReLU()),
+    ]
+    if kernel > 1:
+        layers[2:2] = [("pool1", nn.AvgPool2d(2))]
+    return FeatureExtractor(layers)
+
+
+class Recording(nn.Module):
+    """The network, remembering the (height, width) of every image it is given."""
+
+    def __init__(self, net: FeatureExtractor):
+        super().__init__()
+        self.net, self.sizes = net, []
+
+    def forward(self, image, layers):
+        self.sizes.append(tuple(image.shape[-2:]))
+        return self.net(image, layers)
+
+
+def problem_for(net, content, style, weights=(1.0, 10.0, 1.0), content_layers=None):
+    content_layers = content_layers or {"relu2": 1.0}
+    style_layers = {"relu1": 1.0, "relu2": 1.0}
+    plain = net.net if isinstance(net, Recording) else net  # the style is not recorded
+    with torch.no_grad():
+        grams = {k: gram_matrix(v) for k, v in plain(style, list(style_layers)).items()}
+    w = LossWeights(*(torch.tensor([value]) for value in weights))
+    return Problem(net, content, grams, w, content_layers, style_layers)
+
+
+def images(size=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    content = torch.rand(1, 3, size, size, generator=g)
+    style = torch.rand(1, 3, 96, 96, generator=g)
+    return content, style
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiles this small gain nothing from a second thread, and lose a lot when the
+    machine's other core is busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ---- grid and blend weights -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("height, width, tile, overlap", CASES)
+def test_blend_weights_sum_to_one_at_every_pixel(height, width, tile, overlap):
+    stride = tile - overlap
+    for offset in [(0, 0), (1, stride - 1), (stride // 2, 3), (stride - 1, 0)]:
+        grid = make_grid(height, width, tile, overlap, offset)
+        exact = torch.zeros(height, width, dtype=torch.float64)
+        placed = torch.zeros(height, width)
+        for i, (top, bottom) in enumerate(grid.rows):
+            for j, (left, right) in enumerate(grid.cols):
+                u, v = grid.row_weights[i, top:bottom], grid.col_weights[j, left:right]
+                exact[top:bottom, left:right] += torch.outer(u, v)
+        for tile_, weight in grid.tiles():
+            assert tile_.height <= tile and tile_.width <= tile
+            assert tile_.height >= min(height, tile // 2) and tile_.width >= min(width, tile // 2)
+            assert (weight > 0).all()
+            placed[tile_.slices()] += weight
+        assert (exact - 1).abs().max() < 1e-12
+        assert (placed - 1).abs().max() < 1e-6
+        # Zero outside each span: a tile's weight never leaks beyond its pixels.
+        for k, (start, end) in enumerate(grid.rows):
+            assert grid.row_weights[k, :start].eq(0).all() and grid.row_weights[k, end:].eq(0).all()
+
+
+def test_neighbouring_spans_overlap_by_the_overlap_and_ramp_smoothly():
+    spans = axis_spans(256, 64, 16, offset=10)
+    assert spans[0] == (0, 54) and spans[1] == (38, 102)  # 64 - 10 px, then the stride
+    interior = list(zip(spans[1:-1], spans[2:-1]))
+    assert all(a[1] - b[0] == 16 for a, b in interior)
+    weights = axis_weights(256, spans, 16)
+    # Across the overlap [38, 54) the first span's weight falls in equal steps to 1/17.
+    ramp = weights[0, 38:54]
+    torch.testing.assert_close(ramp.diff(), torch.full((15,), -1 / 17, dtype=torch.float64))
+    assert weights[0, :38].eq(1).all()
+
+
+def test_offsets_move_every_border_between_passes():
+    edges = [tile_edges(make_grid(256, 256, 64, 16, pass_offset(k, 64, 16))) for k in range(6)]
+    for k in range(5):
+        rows, cols = edges[k]
+        next_rows, next_cols = edges[k + 1]
+        assert rows != next_rows and cols != next_cols
+    fixed = {pass_offset(k, 64, 16, shift=False) for k in range(6)}
+    assert fixed == {(0, 0)}
+    assert len({pass_offset(k, 64, 16) for k in range(20)}) == 20
+    assert all(0 <= o < 48 for k in range(50) for o in pass_offset(k, 64, 16))
+
+
+def test_bad_overlap_or_offset_is_refused():
+    with pytest.raises(ValueError, match="overlap"):
+        axis_spans(256, 64, 40)
+    with pytest.raises(ValueError, match="offset"):
+        axis_spans(256, 64, 16, offset=48)
+    with pytest.raises(ValueError, match="overlap"):
+        HighresSettings(tile=64, overlap=40)
+
+
+def test_scale_sizes_grow_by_at_most_the_factor_up_to_the_size():
+    assert scale_sizes(512, 4096, 2.0) == (1024, 2048, 4096)
+    assert scale_sizes(128, 256, 2.0) == (256,)
+    assert scale_sizes(512, 512, 2.0) == () and scale_sizes(512, 300, 2.0) == ()
+    sizes = (512, *scale_sizes(512, 3000, 2.0))
+    assert sizes[-1] == 3000 and len(sizes) == 4
+    assert all(1 < b / a <= 2.0 for a, b in zip(sizes, sizes[1:]))
+
+
+def test_tile_for_budget_fits_the_image_buffers_and_the_graph():
+    pixels, per_pixel = 4096 * 4096, 3000.0
+    buffers = IMAGE_BUFFERS * 12 * pixels
+    small = tile_for_budget(buffers + 2e9, pixels, per_pixel)
+    large = tile_for_budget(buffers + 8e9, pixels, per_pixel)
+    assert small % 32 == 0 and 2 * small - 32 <= large <= 2 * small + 32
+    # The graph is not counted against the buffers when they live on another device.
+    assert tile_for_budget(2e9, pixels, per_pixel, shared=False) == small
+    with pytest.raises(MemoryError, match="memory budget"):
+        tile_for_budget(buffers, pixels, per_pixel)
+    assert tile_for_budget(buffers + 1e10, pixels, per_pixel) >= MIN_TILE
+
+
+# ---- the tiled pass -----------------------------------------------------------------------
+
+
+def test_tv_sum_is_the_pixel_count_times_tv_loss():
+    x = torch.rand(2, 3, 17, 23)
+    torch.testing.assert_close(tv_sum(x, 17, 23), 17 * 23 * tv_loss(x))
+
+
+def untiled_gradient(problem: Problem, x: torch.Tensor) -> torch.Tensor:
+    """The gradient of the whole image's gatys_loss times its pixel count."""
+    net = problem.net
+    with torch.no_grad():
+        targets = net(problem.content, list(problem.content_layers))
+    image = x.clone().requires_grad_(True)
+    features = net(image, problem.layers)
+    terms = gatys_loss(
+        image,
+        features,
+        targets,
+        problem.grams,
+        problem.content_layers,
+        problem.style_layers,
+        problem.weights,
+    )
+    (terms.total.sum() * x.shape[-2] * x.shape[-1]).backward()
+    return image.grad
+
+
+@pytest.mark.parametrize("offset", [(0, 0), (13, 40)])
+def test_tiled_gradient_is_the_untiled_one_for_per_pixel_losses(offset):
+    """Content through 1x1 convolutions and TV are sums of per-pixel terms that each tile
+    sees whole (the halo brings the neighbours across its border), so the blend-weighted
+    tile gradients must add up to the untiled gradient; the style term (weight 0 here)
+    is the one a tile only approximates."""
+    net = small_net(kernel=1)
+    content, style = images(256)
+    x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(5))
+    problem = problem_for(net, content, style, weights=(1.0, 0.0, 0.5))
+    grad = torch.empty_like(x)
+    tiled_pass(problem, x, make_grid(256, 256, 64, 16, offset), grad)
+    expected = untiled_gradient(problem, x)
+    assert expected.abs().max() > 0
+    torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_tiled_style_gradient_is_an_approximation():
+    """Each tile matches its own Grams to the global targets: on an image whose halves
+    differ (so tiles' statistics differ from the whole's) the style gradient points the
+    same way as the untiled one but is not equal to it."""
+    content, style = images(256)
+    x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(5))
+    x[..., :, :128] *= 0.3
+    problem = problem_for(small_net(kernel=1), content, style, weights=(0.0, 10.0, 0.0))
+    grad = torch.empty_like(x)
+    tiled_pass(problem, x, make_grid(256, 256, 64, 16, (13, 40)), grad)
+    reference = untiled_gradient(problem, x)
+    cosine = torch.nn.functional.cosine_similarity(grad.flatten(), reference.flatten(), dim=0)
+    assert 0.8 < cosine < 0.99
+
+
+def test_one_tile_is_the_untiled_gradient_with_vgg19(vgg19_file):
+    """A tile as large as the image is the untiled problem: all three terms agree exactly,
+    which pins down the tile objective's units."""
+    layers = {"conv2_1": 1.0}
+    style_layers = {"conv1_1": 1.0, "conv2_1": 1.0, "conv3_1": 1.0}
+    net = build_backbone(VGG19_TV, vgg19_file, [*layers, *style_layers])
+    content, style = images(48)
+    with torch.no_grad():
+        grams = {k: gram_matrix(v) for k, v in net(style, list(style_layers)).items()}
+    w = LossWeights(torch.tensor([1.0]), torch.tensor([1e3]), torch.tensor([1e-2]))
+    problem = Problem(net, content, grams, w, layers, style_layers)
+    x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(2))
+    grad = torch.empty_like(x)
+    terms = tiled_pass(problem, x, make_grid(48, 48, 64, 16), grad)
+    torch.testing.assert_close(grad, untiled_gradient(problem, x), rtol=1e-4, atol=1e-7)
+    features = net(x, problem.layers)
+    with torch.no_grad():
+        targets = net(content, list(layers))
+    exact = gatys_loss(x, features, targets, grams, layers, style_layers, w)
+    expected = torch.stack([exact.content, exact.style, exact.tv], dim=1)
+    torch.testing.assert_close(terms[:, :3], expected)
+
+
+# ---- the whole mode -----------------------------------------------------------------------
+
+SETTINGS = HighresSettings(
+    tile=64, overlap=16, base_size=128, base_steps=8, steps=6, learning_rate=0.02
+)
+
+
+def run_small(net, seed=0, settings=SETTINGS, size=256):
+    """The mode on a size x size image, from seeded noise at the base size."""
+    content, style = images(size)
+    problem = problem_for(net, content, style)
+    method = Method(problem.content_layers, problem.style_layers)
+    base = settings.base_size
+    noise = torch.rand(1, 3, base, base, generator=torch.Generator().manual_seed(seed))
+    return stylize_highres(net, content, problem.grams, problem.weights, method, settings, noise)
+
+
+def test_refinement_only_ever_shows_the_network_a_tile():
+    net = Recording(small_net())
+    stages = run_small(net)
+    assert [size for size, _ in stages] == [128, 256]
+    assert stages[-1][1].image.shape == (1, 3, 256, 256)
+    # First the whole image at the base size (L-BFGS), then only tiles.
+    first_tile = next(k for k, size in enumerate(net.sizes) if size != (128, 128))
+    assert first_tile > SETTINGS.base_steps
+    refinement = net.sizes[first_tile:]
+    # 6 passes and the final estimate, each a content and an image forward per tile.
+    assert len(refinement) >= 7 * 2 * 16
+    assert max(h for h, _ in refinement) <= 64 and max(w for _, w in refinement) <= 64
+
+
+def test_loss_falls_over_the_passes():
+    longer = HighresSettings(**{**SETTINGS.to_params(), "steps": 12})
+    stages = run_small(small_net(), settings=longer)
+    base, refined = stages[0][1], stages[1][1]
+    assert base.history[-1, 0, 3] < base.history[0, 0, 3]
+    totals = refined.history[:, 0, 3]
+    assert torch.isfinite(totals).all() and bool(refined.finite.all())
+    # Each pass's estimate is taken on its own grid, so it is a little noisy: compare ends.
+    assert totals[-3:].mean() < 0.9 * totals[:3].mean()
+    assert refined.final[0, 3] < 0.9 * totals[0]
+
+
+def test_result_is_deterministic_for_a_seed():
+    net = small_net()
+    quick = HighresSettings(tile=64, overlap=16, base_size=96, base_steps=4, steps=3)
+    first, again, other = (run_small(net, seed, quick, 192)[-1][1].image for seed in (3, 3, 4))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_a_size_that_fits_the_base_is_one_untiled_stage():
+    net = Recording(small_net())
+    content, style = images(96)
+    problem = problem_for(net, content, style)
+    method = Method(problem.content_layers, problem.style_layers)
+    stages = stylize_highres(net, content, problem.grams, problem.weights, method, SETTINGS)
+    assert [size for size, _ in stages] == [96]
+    assert set(net.sizes) == {(96, 96)}
+
+
+def test_seam_score_sees_a_jump_at_the_borders_and_not_in_noise():
+    noise = 0.4 + 0.2 * torch.rand(3, 256, 256, generator=torch.Generator().manual_seed(0))
+    rows, cols = tile_edges(make_grid(256, 256, 64, 16, (7, 11)))
+    assert abs(seam_score(noise, rows, cols) - 1.0) < 0.05
+    seamed = noise.clone()
+    for k, c in enumerate(sorted(cols)):
+        seamed[:, :, c:] += 0.1 * (-1) ** k  # a step at every vertical border
+    assert seam_score(seamed, rows, cols) > 1.3
