@@ -1,9 +1,11 @@
 """How long Snakemake takes to plan a big collection (a dry run after validation).
 
-    .venv/bin/python bench/dry_run.py --contents 10000 --styles 10 --shard-size 16
+    .venv/bin/python bench/dry_run.py --contents 10000 --styles 10 [--shard-size 16] [--cpu]
 
 Makes tiny placeholder images in a temporary folder, validates them once (as a real
-run would), then times `snakemake -n` and reports its peak memory.
+run would), then times `snakemake -n` and reports its peak memory.  The run is
+planned as a GPU run (gpus_per_job: 1: shards sized for a GPU, as on a cluster)
+unless --cpu; the default `shard_size: auto` sizes jobs by their work.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contents", type=int, default=10000)
     parser.add_argument("--styles", type=int, default=10)
-    parser.add_argument("--shard-size", type=int, default=16)
+    parser.add_argument("--shard-size", default="auto", help="a number, or auto")
+    parser.add_argument("--cpu", action="store_true", help="plan CPU jobs (default: GPU jobs)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -42,7 +45,8 @@ def main() -> None:
         config.update(
             content_dir=str(work / "content"),
             style_dir=str(work / "style"),
-            shard_size=args.shard_size,
+            shard_size=args.shard_size if args.shard_size == "auto" else int(args.shard_size),
+            gpus_per_job=0 if args.cpu else 1,
         )
         (work / "config.yaml").write_text(yaml.safe_dump(config))
         base = snakemake_command(work, "--cores", "2", "--quiet", "all")
@@ -66,7 +70,7 @@ def main() -> None:
     pairs = args.contents * args.styles
     print(
         f"collection      {args.contents} x {args.styles} = {pairs} pairs,"
-        f" shard_size {args.shard_size}"
+        f" shard_size {args.shard_size}, {'CPU' if args.cpu else 'GPU'} jobs"
     )
     print(f"validation      {validated:.1f} s (first run; later runs reuse the cache)")
     print(f"dry run         {planned:.1f} s, {jobs} shard jobs, peak RSS {peak_mb:.0f} MB")

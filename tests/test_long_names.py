@@ -79,10 +79,9 @@ def test_plan_paths_are_bounded_and_keep_the_full_names(tmp_path):
         "style_dir": str(style),
         "results": str(results),
         "pairs": None,
-        "shard_size": 4,
     }
     accepted = [*content.iterdir(), *style.iterdir()]
-    plan = make_plan(config, accepted)
+    plan = make_plan(config, accepted, shard_size=4)
     assert len(plan.pairs) == len(LONG) * 2
     assert {p["content_name"] for p in plan.pairs.values()} == set(LONG)
     for pair in plan.pairs.values():

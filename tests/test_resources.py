@@ -44,3 +44,14 @@ def test_runtime_follows_the_work_threads_and_device_with_a_floor():
     assert cpu_one == int(-(-(R.JOB_START_SECONDS + 2 * work * 30) // 60))
     assert cpu_eight < cpu_one
     assert R.pair_runtime_minutes(100 * work, 1, 2) < R.pair_runtime_minutes(100 * work, 0, 8)
+
+
+def test_jobs_are_sized_by_their_work_and_device():
+    pair = R.megapixel_steps([((384, 300),)])  # 44 megapixel-steps
+    gpu = R.pairs_per_job(15, pair, R.expected_seconds_per_megapixel_step(1, 2))
+    cpu = R.pairs_per_job(15, pair, R.expected_seconds_per_megapixel_step(0, 8))
+    assert 300 <= gpu <= R.MAX_PAIRS_PER_JOB  # hundreds of pairs per GPU job at 384 px
+    assert 1 <= cpu <= 10  # a few per CPU job
+    assert R.pairs_per_job(15, 4 * pair, 1.0) <= R.pairs_per_job(15, pair, 1.0) // 4 + 1
+    assert R.pairs_per_job(1, 1e9, 1.0) == 1
+    assert R.pairs_per_job(1e6, 1e-9, 1e-9) == R.MAX_PAIRS_PER_JOB

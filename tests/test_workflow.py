@@ -188,3 +188,14 @@ def test_lint_and_format_are_clean():
         timeout=120,
     )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_auto_shard_size_fills_jobs_by_their_work(workdir):
+    """shard_size auto: pairs per job = job_minutes at the configured speed."""
+    run_snakemake(workdir, "--until", "validate_inputs")
+    pairs = 3 * 2
+    # 32 px x 5 steps is 0.005 megapixel-steps a pair.
+    update_config(workdir, shard_size="auto", job_minutes=30, seconds_per_megapixel_step=1e-3)
+    assert planned(workdir)["stylize_shard"] == 1  # thousands fit in one job
+    update_config(workdir, seconds_per_megapixel_step=1e6)  # 5000 s a pair
+    assert planned(workdir)["stylize_shard"] == pairs

@@ -35,7 +35,8 @@ def candidates(config: Mapping) -> dict[str, list[Path]]:
     }
 
 
-def make_plan(config: Mapping, accepted: Collection[Path]) -> Plan:
+def make_plan(config: Mapping, accepted: Collection[Path], shard_size: int) -> Plan:
+    """The pairs of the accepted files, in shards of about `shard_size` pairs."""
     results = str(Path(config["results"]))  # normalised once; joined as strings below
     found = candidates(config)
     keys = {**image_keys(found["content"]), **image_keys(found["style"])}
@@ -58,7 +59,7 @@ def make_plan(config: Mapping, accepted: Collection[Path]) -> Plan:
             styles[keys[path]] = str(path)
     # Without a sheet every combination of accepted files is made: nothing is "skipped".
     skipped = skipped if config.get("pairs") else []
-    return Plan(pairs, assign_shards(pairs, config["shard_size"]), styles, skipped)
+    return Plan(pairs, assign_shards(pairs, shard_size), styles, skipped)
 
 
 def style_cache_path(results: Path | str, key: str) -> str:

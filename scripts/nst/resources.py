@@ -30,6 +30,13 @@ CPU_JOB_BASE_MB = 2048
 CPU_MB_PER_PIXEL = 6e-3
 STYLE_MB_PER_PIXEL = 2e-3  # a style job: one forward pass per style size
 SHORTEST_JOB_MINUTES = 10
+# What a pair job is sized by (shard_size: auto): the expected, not the worst, speed.
+# CPU: VGG19 ran 2.05 s/step at 512 px on 2 threads here (bench/step_speed.py), about
+# 16 thread-seconds per megapixel-step.  GPU: not measured yet; 223 GFLOP per step at
+# 384 px at about 40% of an A100-class GPU's TF32 rate gives about 0.02 s.
+EXPECTED_CPU_THREAD_SECONDS_PER_MEGAPIXEL_STEP = 16.0
+EXPECTED_GPU_SECONDS_PER_MEGAPIXEL_STEP = 0.02
+MAX_PAIRS_PER_JOB = 2000  # keeps one shard's params and manifest small
 STYLE_JOB_MINUTES = 10
 FIRST_BATCH_CAP = 16
 
@@ -41,6 +48,20 @@ def _retry_scale(attempt: int) -> int:
 def megapixel_steps(stages_per_pair: Iterable[Sequence[tuple[int, int]]]) -> float:
     """Work of some pairs, each given by its (long side, steps) stages."""
     return sum(size * size * steps for stages in stages_per_pair for size, steps in stages) / 1e6
+
+
+def expected_seconds_per_megapixel_step(gpus: int, threads: int) -> float:
+    if gpus:
+        return EXPECTED_GPU_SECONDS_PER_MEGAPIXEL_STEP
+    return EXPECTED_CPU_THREAD_SECONDS_PER_MEGAPIXEL_STEP / max(1, threads)
+
+
+def pairs_per_job(job_minutes: float, pair_work: float, seconds_per_megapixel_step: float) -> int:
+    """How many pairs of `pair_work` megapixel-steps fill a job of `job_minutes` (at least
+    one, at most MAX_PAIRS_PER_JOB), after the job's start-up."""
+    seconds = max(job_minutes * 60 - JOB_START_SECONDS, 60.0)
+    per_pair = max(pair_work * seconds_per_megapixel_step, 1e-3)
+    return max(1, min(MAX_PAIRS_PER_JOB, int(seconds / per_pair)))
 
 
 def pair_mem_mb(gpus: int, size: int, batch_size: int | str, attempt: int = 1) -> int:

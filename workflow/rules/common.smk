@@ -96,6 +96,22 @@ else:
     PAIR_THREADS = workflow.cores
 
 
+# Pairs per job: shard_size, or (auto) as many as fill job_minutes at the expected speed
+# of the job's device.  It depends only on the config and where jobs run, so the
+# workflow and every cluster job it submits compute the same shards.
+def _shard_size():
+    if config["shard_size"] != "auto":
+        return int(config["shard_size"])
+    speed = config["seconds_per_megapixel_step"] or (
+        resources.expected_seconds_per_megapixel_step(GPU_PER_JOB, PAIR_THREADS)
+    )
+    pair_work = resources.megapixel_steps([SETTINGS.stages])
+    return resources.pairs_per_job(config["job_minutes"], pair_work, speed)
+
+
+SHARD_SIZE = _shard_size()
+
+
 # Memory and time limits: the pure functions of scripts/nst/resources.py.
 def pair_mem_mb(wildcards, attempt):
     return resources.pair_mem_mb(
@@ -163,7 +179,7 @@ def plan():
                 Path(row["path"]) for row in csv.DictReader(handle, delimiter="\t")
             }
         try:
-            _plans[stamp] = make_plan(config, accepted)
+            _plans[stamp] = make_plan(config, accepted, SHARD_SIZE)
         except SheetError as err:  # the sheet was edited during the run
             raise WorkflowError(str(err)) from None
         gone = missing_results(_plans[stamp], RESULTS)
