@@ -1,6 +1,6 @@
 """Coarse-to-fine against single-scale: wall time to reach the same final loss.
 
-    .venv/bin/python bench/coarse_to_fine.py --size 512 --steps 300 --backbone efficientnet_lite0
+    .venv/bin/python bench/coarse_to_fine.py --size 512 --steps 300
 
 Runs one pair (chelsea x ihc from data/) twice with the backbone's default layers:
 single-scale (`steps` L-BFGS steps at `size`), and coarse-to-fine as the workflow
@@ -33,13 +33,17 @@ from nst.stylize import Method, optimize  # noqa: E402
 
 
 def run(net, info, content, style_path, plan, device):
-    """Optimise through the stages; returns the image and (seconds, loss) at full size."""
+    """Optimise through the stages; returns the image and (seconds, work, loss) at full size,
+    work in full-size step equivalents (pixels x steps so far / full-size pixels), which a
+    busy machine does not distort the way it distorts seconds."""
     height, width = content.shape[-2:]
     ones = torch.ones(1, device=device)
     weights = LossWeights(ones, ones * info.style_weight, ones * info.tv_weight)
-    x, trace, started = None, [], time.perf_counter()
+    x, trace, started, pixel_steps = None, [], time.perf_counter(), 0
     for size, steps in plan:
         hw = scaled_size(height, width, size)
+        before = pixel_steps
+        pixel_steps += hw[0] * hw[1] * steps
         stage_content = resize(content, hw)
         grams = style_targets.compute(net, style_path, list(info.style_layers), [size], device)
         grams = {k.split("/")[1]: v[None].to(device) for k, v in grams.items()}
@@ -47,9 +51,10 @@ def run(net, info, content, style_path, plan, device):
         init = stage_content if x is None else resize(x, hw).to(device)
         final_stage = size == plan[-1][0]
 
-        def record(step, terms, final_stage=final_stage):
+        def record(step, terms, final_stage=final_stage, before=before, pixels=hw[0] * hw[1]):
             if final_stage:
-                trace.append((time.perf_counter() - started, float(terms[0, 3])))
+                work = (before + step * pixels) / (height * width)
+                trace.append((time.perf_counter() - started, work, float(terms[0, 3])))
 
         x = optimize(
             net, stage_content, grams, weights, method, init, on_progress=record, progress_every=1
@@ -82,24 +87,26 @@ def main() -> None:
         {"enabled": True, "start": 128, "factor": 2**0.5, "steps": args.stage_steps},
     )
     single, single_trace = run(net, info, content, style, single_plan, device)
-    target = single_trace[-1][1]
+    target = single_trace[-1][2]
     c2f, c2f_trace = run(net, info, content, style, c2f_plan, device)
 
     def reach(trace):
-        return next((t for t, loss in trace if loss <= target), float("nan"))
+        return next(((t, w) for t, w, loss in trace if loss <= target), (float("nan"),) * 2)
 
     print(
         f"{args.backbone}, {args.size} px on {device}; "
         f"target = single-scale final loss {target:.4g}"
     )
-    print(
-        f"single-scale  {single_plan}: reaches it at {reach(single_trace):6.1f} s, "
-        f"ends {single_trace[-1][0]:6.1f} s"
-    )
-    print(
-        f"coarse-to-fine {c2f_plan}: reaches it at {reach(c2f_trace):6.1f} s, "
-        f"ends {c2f_trace[-1][0]:6.1f} s with loss {c2f_trace[-1][1]:.4g}"
-    )
+    for name, plan, trace in (
+        ("single-scale", single_plan, single_trace),
+        ("coarse-to-fine", c2f_plan, c2f_trace),
+    ):
+        seconds, work = reach(trace)
+        print(
+            f"{name:<15} {plan}: reaches it at {seconds:6.1f} s ({work:6.1f} full-size "
+            f"steps of work), ends {trace[-1][0]:6.1f} s ({trace[-1][1]:.1f} steps) "
+            f"with loss {trace[-1][2]:.4g}"
+        )
     out = REPO / "bench" / "out" / f"coarse_to_fine_{args.backbone}_{args.size}.png"
     save_png(torch.cat([single, c2f], dim=-1), out)
     print(f"side by side (single-scale | coarse-to-fine): {out}")

@@ -5,7 +5,8 @@
 For every combination of the given settings it stylises the six sample pairs
 (data/content x data/style, L-BFGS from the content), prints per pair and on
 average the held-out quality scores (nst.quality: style score, lower = closer
-to the style; content score, lower = more of the photo kept) and the seconds,
+to the style; content score, lower = more of the photo kept), the seconds and
+how much the last third of the steps still lowered the loss,
 and writes a contact sheet per combination (rows: styles, columns: contents)
 to bench/out/tune/.
 """
@@ -20,10 +21,11 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
+sys.path[:0] = [str(REPO / "scripts"), str(REPO / "bench")]
+
+from sheet import contact_sheet  # noqa: E402
 
 from nst import style_targets  # noqa: E402
 from nst.backbones import build_backbone  # noqa: E402
@@ -39,21 +41,6 @@ STYLES = sorted((REPO / "data" / "style").iterdir())
 OUT = REPO / "bench" / "out" / "tune"
 
 
-def to_pil(image: torch.Tensor) -> Image.Image:
-    array = (image.clamp(0, 1).permute(1, 2, 0) * 255).round().byte().numpy()
-    return Image.fromarray(array)
-
-
-def sheet(images: dict[tuple[str, str], torch.Tensor], tile: int) -> Image.Image:
-    """Rows: styles; columns: contents; each image fitted into a tile x tile cell."""
-    canvas = Image.new("RGB", (tile * len(CONTENTS), tile * len(STYLES)), "white")
-    for (r, s), (c, p) in itertools.product(enumerate(STYLES), enumerate(CONTENTS)):
-        picture = to_pil(images[s.name, p.name])
-        picture.thumbnail((tile, tile))
-        canvas.paste(picture, (c * tile + (tile - picture.width) // 2, r * tile))
-    return canvas
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="vgg19")
@@ -64,11 +51,12 @@ def main() -> None:
     parser.add_argument("--tv-weights", type=float, nargs="+", default=None)
     parser.add_argument("--content-weights", type=float, nargs="+", default=[1.0])
     parser.add_argument("--pooling", nargs="+", default=["max"])
+    parser.add_argument("--judge", default=None, help="judging backbone (default: held-out)")
     args = parser.parse_args()
 
     tune_allocator()
     info = network(args.backbone, args.source)
-    judge = Judge(info.backbone)
+    judge = Judge(info.backbone, judge=network(args.judge) if args.judge else None)
     OUT.mkdir(parents=True, exist_ok=True)
     grid = itertools.product(
         args.style_weights or [info.style_weight],
@@ -78,7 +66,7 @@ def main() -> None:
     )
     print(f"{info.key}, {args.size} px, {args.steps} L-BFGS steps; judge {judge.network.key}")
     print(f"{'style_w':>8} {'tv_w':>7} {'cont_w':>6} {'pool':>4}  {'pair':<28} "
-          f"{'style':>6} {'content':>7} {'s':>5}")  # fmt: skip
+          f"{'style':>6} {'content':>7} {'s':>5} {'last 1/3':>7}")  # fmt: skip
     for style_weight, tv_weight, content_weight, pooling in grid:
         layers = [*info.content_layers, *info.style_layers]
         net = build_backbone(info, info.default_file(), layers, pooling)
@@ -97,20 +85,32 @@ def main() -> None:
             for content in CONTENTS:
                 photo = load_image(content, args.size)[None]
                 started = time.perf_counter()
-                result = optimize(net, photo, grams, weights, method, photo).image
-                seconds = time.perf_counter() - started
+                outcome = optimize(net, photo, grams, weights, method, photo)
+                result, seconds = outcome.image, time.perf_counter() - started
+                # How much the last third of the steps still lowered the loss.
+                total = outcome.history[:, 0, 3]
+                last_third = float(1 - total[-1] / total[(2 * len(total)) // 3 - 1])
                 images[style.name, content.name] = result[0]
                 score = judge.score(result[0], photo[0], reference)
                 scores.append(score)
                 pair = f"{style.stem[:12]} x {content.stem[:12]}"
                 print(f"{label}  {pair:<28} {score.style:>6.3f} {score.content:>7.3f} "
-                      f"{seconds:>5.1f}", flush=True)  # fmt: skip
+                      f"{seconds:>5.1f} {last_third:>+7.2%}", flush=True)  # fmt: skip
         mean_style = statistics.mean(s.style for s in scores)
         mean_content = statistics.mean(s.content for s in scores)
         print(f"{label}  {'MEAN':<28} {mean_style:>6.3f} {mean_content:>7.3f}", flush=True)
         name = f"sw{style_weight:g}_tv{tv_weight:g}_cw{content_weight:g}_{pooling}"
-        sheet(images, args.size).save(OUT / f"{info.backbone}_{info.source}_{name}.jpg", quality=88)
-        sheet(images, args.size).save(OUT / f"{info.backbone}_{info.source}_{name}.png")
+        caption = (
+            f"{info.key}, {args.size} px, {args.steps} L-BFGS steps from the content; "
+            f"content {content_weight:g}, style {style_weight:g}, tv {tv_weight:g}; {pooling} pool"
+        )
+        picture = contact_sheet(
+            {(s.name, c.name): images[s.name, c.name] for s in STYLES for c in CONTENTS},
+            args.size,
+            caption,
+        )
+        picture.save(OUT / f"{info.backbone}_{info.source}_{name}.jpg", quality=88)
+        picture.save(OUT / f"{info.backbone}_{info.source}_{name}.png")
 
 
 if __name__ == "__main__":

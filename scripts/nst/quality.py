@@ -82,8 +82,10 @@ class Judge:
         backbone: str,
         device: torch.device | str = "cpu",
         max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+        judge: Network | None = None,
     ):
-        self.network = judge_for(backbone)
+        """`judge` overrides the held-out network (to compare runs under one judge)."""
+        self.network = judge or judge_for(backbone)
         self.device = torch.device(device)
         self.max_megapixels = max_megapixels
         self._net: FeatureExtractor | None = None

@@ -88,17 +88,13 @@ def tune_allocator() -> bool:
         return False
 
 
-# Backbones whose steps bf16 speeds up: EfficientNet-Lite0 is too small to gain (0.8x
-# measured on CPU) and lost 7.7% of its final loss (bench/precision.py).
-BF16_BACKBONES = ("vgg19", "vgg16", "resnet50")
-
-
-def resolve_precision(requested: str, device: str, backbone: str) -> str:
-    """fp32 or bf16.  `auto` is bf16 for the big backbones on devices that compute in
-    bf16 natively (CUDA with bf16, CPUs with AVX512-BF16 or AMX), else fp32."""
+def resolve_precision(requested: str, device: str, auto_bf16: bool) -> str:
+    """fp32 or bf16.  `auto` is bf16 for networks whose catalog entry allows it
+    (`Network.auto_bf16`) on devices that compute in bf16 natively (CUDA with bf16,
+    CPUs with AVX512-BF16 or AMX), else fp32."""
     if requested != "auto":
         return requested
-    if backbone not in BF16_BACKBONES:
+    if not auto_bf16:
         return "fp32"
     import torch
 

@@ -327,7 +327,8 @@ class ShardRunner:
         self.batch_size = max(1, batch_size)
         self.progress_every = progress_every
         self.max_megapixels = max_megapixels
-        self.precision = resolve_precision(settings.precision, device, settings.backbone)
+        net = network(settings.backbone, settings.source)
+        self.precision = resolve_precision(settings.precision, device, net.auto_bf16)
         self.log = log
         self._net: FeatureExtractor | None = None
         self.targets = StyleTargetCache(
