@@ -105,6 +105,7 @@ def child(args) -> None:
     settings = HighresSettings(
         tile=args.tile,
         overlap=args.overlap,
+        margin=args.margin,
         base_size=args.base_size,
         base_steps=args.base_steps,
         steps=args.steps,
@@ -191,17 +192,19 @@ def quality(args) -> None:
     )
     height, width = content.shape[-2:]
     problem = Problem(net, content, grams, weights, info.content_layers, info.style_layers)
+    margin = HighresSettings(overlap=args.overlap, margin=args.margin).context
     runs = {
-        "untiled": (max(height, width), args.overlap, True),
-        f"tiled {args.quality_tile} px": (args.quality_tile, args.overlap, True),
+        "untiled": (max(height, width), args.overlap, True, 0),
+        f"tiled {args.quality_tile} px": (args.quality_tile, args.overlap, True, margin),
     }
     if not args.skip_naive:
-        runs["naive tiles (no overlap, no shift)"] = (args.quality_tile, 0, False)
+        runs["naive tiles (no overlap, no shift)"] = (args.quality_tile, 0, False, 0)
     results = {}
-    for name, (tile, overlap, shift) in runs.items():
+    for name, (tile, overlap, shift, context) in runs.items():
         started = time.perf_counter()
         x = resize(base, (height, width)).contiguous()
-        out = refine(problem, x, args.quality_steps, tile, overlap, args.lr, shift).image
+        steps = args.quality_steps
+        out = refine(problem, x, steps, tile, overlap, args.lr, shift, margin=context).image
         seconds = time.perf_counter() - started
         terms = exact_terms(net, info, out, content, grams, weights)
         tiled = args.quality_tile, args.overlap if shift else 0
@@ -217,7 +220,7 @@ def quality(args) -> None:
     reference = results["untiled"]
     for name, terms in results.items():
         if name != "untiled":
-            change = [f"{a / b - 1:+.1%}" for a, b in zip(terms, reference)]
+            change = [f"{a / b - 1:+.1%}" if b else "-" for a, b in zip(terms, reference)]
             print(
                 f"{name} against untiled: content {change[0]}, style {change[1]}, total {change[3]}"
             )
@@ -242,6 +245,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[2048, 4096])
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--margin", type=int, help="default: overlap / 4")
     parser.add_argument("--base-size", type=int, default=512)
     parser.add_argument("--base-steps", type=int, default=30)
     parser.add_argument("--steps", type=int, default=2, help="passes per scale (memory runs)")
@@ -261,7 +265,8 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    memory_model(args)
+    if args.sizes:
+        memory_model(args)
     for size in sorted(args.sizes):
         command = [sys.executable, __file__, *sys.argv[1:], "--child", str(size)]
         if size == max(args.sizes):

@@ -29,13 +29,15 @@ from nst.losses import LossWeights, gatys_loss, gram_matrix, tv_loss
 from nst.stylize import Method
 
 CASES = [
-    # (height, width, tile, overlap): square, not divisible by the tile, one tile, thin
-    (256, 256, 64, 16),
-    (250, 190, 64, 16),
-    (64, 64, 64, 32),
-    (65, 300, 64, 32),
-    (1000, 37, 128, 48),
-    (300, 301, 100, 0),
+    # (height, width, tile, overlap, margin): square, not divisible by the tile, one
+    # tile, thin, no overlap
+    (256, 256, 64, 16, 0),
+    (256, 256, 64, 16, 4),
+    (250, 190, 64, 16, 8),
+    (64, 64, 64, 32, 8),
+    (65, 300, 64, 32, 16),
+    (1000, 37, 128, 48, 12),
+    (300, 301, 100, 0, 0),
 ]
 
 
@@ -96,11 +98,11 @@ def one_thread():
 # ---- grid and blend weights -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("height, width, tile, overlap", CASES)
-def test_blend_weights_sum_to_one_at_every_pixel(height, width, tile, overlap):
+@pytest.mark.parametrize("height, width, tile, overlap, margin", CASES)
+def test_blend_weights_sum_to_one_at_every_pixel(height, width, tile, overlap, margin):
     stride = tile - overlap
     for offset in [(0, 0), (1, stride - 1), (stride // 2, 3), (stride - 1, 0)]:
-        grid = make_grid(height, width, tile, overlap, offset)
+        grid = make_grid(height, width, tile, overlap, offset, margin)
         exact = torch.zeros(height, width, dtype=torch.float64)
         placed = torch.zeros(height, width)
         for i, (top, bottom) in enumerate(grid.rows):
@@ -110,13 +112,18 @@ def test_blend_weights_sum_to_one_at_every_pixel(height, width, tile, overlap):
         for tile_, weight in grid.tiles():
             assert tile_.height <= tile and tile_.width <= tile
             assert tile_.height >= min(height, tile // 2) and tile_.width >= min(width, tile // 2)
-            assert (weight > 0).all()
+            assert (weight >= 0).all() and weight.max() > 0
             placed[tile_.slices()] += weight
         assert (exact - 1).abs().max() < 1e-12
         assert (placed - 1).abs().max() < 1e-6
         # Zero outside each span: a tile's weight never leaks beyond its pixels.
         for k, (start, end) in enumerate(grid.rows):
             assert grid.row_weights[k, :start].eq(0).all() and grid.row_weights[k, end:].eq(0).all()
+            # The margin at an inner edge is context only: weight zero there.
+            if start > 0:
+                assert grid.row_weights[k, start : start + margin].eq(0).all()
+            if end < height:
+                assert grid.row_weights[k, end - margin : end].eq(0).all()
 
 
 def test_neighbouring_spans_overlap_by_the_overlap_and_ramp_smoothly():
@@ -150,6 +157,10 @@ def test_bad_overlap_or_offset_is_refused():
         axis_spans(256, 64, 16, offset=48)
     with pytest.raises(ValueError, match="overlap"):
         HighresSettings(tile=64, overlap=40)
+    with pytest.raises(ValueError, match="margin"):
+        make_grid(256, 256, 64, 16, margin=9)
+    with pytest.raises(ValueError, match="margin"):
+        HighresSettings(tile=64, overlap=16, margin=9)
 
 
 def test_scale_sizes_grow_by_at_most_the_factor_up_to_the_size():
@@ -202,8 +213,8 @@ def untiled_gradient(problem: Problem, x: torch.Tensor) -> torch.Tensor:
     return image.grad
 
 
-@pytest.mark.parametrize("offset", [(0, 0), (13, 40)])
-def test_tiled_gradient_is_the_untiled_one_for_per_pixel_losses(offset):
+@pytest.mark.parametrize("offset, margin", [((0, 0), 0), ((13, 40), 0), ((13, 40), 6)])
+def test_tiled_gradient_is_the_untiled_one_for_per_pixel_losses(offset, margin):
     """Content through 1x1 convolutions and TV are sums of per-pixel terms that each tile
     sees whole (the halo brings the neighbours across its border), so the blend-weighted
     tile gradients must add up to the untiled gradient; the style term (weight 0 here)
@@ -213,7 +224,7 @@ def test_tiled_gradient_is_the_untiled_one_for_per_pixel_losses(offset):
     x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(5))
     problem = problem_for(net, content, style, weights=(1.0, 0.0, 0.5))
     grad = torch.empty_like(x)
-    tiled_pass(problem, x, make_grid(256, 256, 64, 16, offset), grad)
+    tiled_pass(problem, x, make_grid(256, 256, 64, 16, offset, margin), grad)
     expected = untiled_gradient(problem, x)
     assert expected.abs().max() > 0
     torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
@@ -260,7 +271,7 @@ def test_one_tile_is_the_untiled_gradient_with_vgg19(vgg19_file):
 # ---- the whole mode -----------------------------------------------------------------------
 
 SETTINGS = HighresSettings(
-    tile=64, overlap=16, base_size=128, base_steps=8, steps=6, learning_rate=0.02
+    tile=64, overlap=16, margin=4, base_size=128, base_steps=8, steps=6, learning_rate=0.02
 )
 
 

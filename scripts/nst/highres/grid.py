@@ -77,21 +77,30 @@ def axis_spans(length: int, tile: int, overlap: int, offset: int = 0) -> tuple[S
     return tuple(spans)
 
 
-def axis_weights(length: int, spans: tuple[Span, ...], overlap: int) -> Tensor:
+def axis_weights(length: int, spans: tuple[Span, ...], overlap: int, margin: int = 0) -> Tensor:
     """(len(spans), length) float64 weights, zero outside each span, summing to one
-    over the spans at every position."""
+    over the spans at every position.
+
+    A span's weight is zero on the `margin` px next to an inner edge (the tile sees
+    them as context but does not change them: its features there are more the network's
+    padding than the image), then ramps linearly over the rest of the overlap.  The
+    neighbour covers those pixels with its full weight, hence 2 * margin <= overlap.
+    """
+    if not 0 <= 2 * margin <= overlap:
+        raise ValueError(f"margin {margin} must be between 0 and half the overlap ({overlap})")
     position = torch.arange(length, dtype=torch.float64)
     raw = torch.zeros(len(spans), length, dtype=torch.float64)
+    width = overlap - 2 * margin + 1
     for k, (start, end) in enumerate(spans):
         inside = (position >= start) & (position < end)
         ramp = torch.ones(length, dtype=torch.float64)
-        # (x - start + 1) / (overlap + 1) rises from 1/(o+1) to 1 over the overlap; the
-        # predecessor's falling ramp is exactly its complement there.  No ramp at the
-        # image border: no other span covers those pixels.
+        # Rising from 1/width just after the margin to 1; over a standard overlap the
+        # predecessor's falling ramp is exactly its complement.  No ramp at the image
+        # border: no other span covers those pixels.
         if start > 0:
-            ramp = torch.minimum(ramp, (position - start + 1) / (overlap + 1))
+            ramp = torch.minimum(ramp, ((position - start - margin + 1) / width).clamp(min=0))
         if end < length:
-            ramp = torch.minimum(ramp, (end - position) / (overlap + 1))
+            ramp = torch.minimum(ramp, ((end - margin - position) / width).clamp(min=0))
         raw[k] = torch.where(inside, ramp, 0.0)
     return raw / raw.sum(0, keepdim=True)
 
@@ -118,11 +127,21 @@ class Grid:
 
 
 def make_grid(
-    height: int, width: int, tile: int, overlap: int, offset: tuple[int, int] = (0, 0)
+    height: int,
+    width: int,
+    tile: int,
+    overlap: int,
+    offset: tuple[int, int] = (0, 0),
+    margin: int = 0,
 ) -> Grid:
     rows = axis_spans(height, tile, overlap, offset[0])
     cols = axis_spans(width, tile, overlap, offset[1])
-    return Grid(rows, cols, axis_weights(height, rows, overlap), axis_weights(width, cols, overlap))
+    return Grid(
+        rows,
+        cols,
+        axis_weights(height, rows, overlap, margin),
+        axis_weights(width, cols, overlap, margin),
+    )
 
 
 def pass_offset(index: int, tile: int, overlap: int, shift: bool = True) -> tuple[int, int]:

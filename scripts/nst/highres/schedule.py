@@ -40,6 +40,8 @@ class HighresSettings:
 
     tile: int | None = 512  # tile side in px; None: the largest that fits the budget
     overlap: int = 64  # px shared by neighbouring tiles (at most half a tile)
+    # px at a tile's inner edges that it sees but leaves to its neighbour; None: overlap/4
+    margin: int | None = None
     memory_budget: float | None = None  # bytes, for tile=None; None: half the free memory
     base_size: int = 512  # long side of the whole-image stage
     base_steps: int = 300  # its L-BFGS steps
@@ -51,8 +53,15 @@ class HighresSettings:
     def __post_init__(self):
         if self.tile is not None and not 0 <= self.overlap <= self.tile // 2:
             raise ValueError(f"overlap {self.overlap} must be in [0, tile/2 = {self.tile // 2}]")
+        if not 0 <= 2 * self.context <= self.overlap:
+            raise ValueError(f"margin {self.margin} must be in [0, overlap/2]")
         if self.scale_factor <= 1 or self.base_size < 16 or self.steps < 0:
             raise ValueError("need scale_factor > 1, base_size >= 16 and steps >= 0")
+
+    @property
+    def context(self) -> int:
+        """The margin in px."""
+        return self.overlap // 4 if self.margin is None else self.margin
 
     def to_params(self) -> dict:
         return asdict(self)
@@ -106,22 +115,28 @@ def refine(
     lr: float,
     shift: bool = True,
     on_pass: Callable[[int, Tensor], None] | None = None,
+    margin: int = 0,
+    first_pass: int = 0,
 ) -> Outcome:
     """`steps` tiled passes with one Adam step each, from x (B, 3, H, W), which is
     modified in place.  history[k] is pass k's tile estimate (before its step); final is
-    an estimate at the returned image, on one more grid offset."""
+    an estimate at the returned image, on one more grid offset.  Pass k's grid offset is
+    that of pass first_pass + k (scales continue the sequence, so that a scale's first
+    grid does not repeat the previous scale's, upscaled)."""
     height, width = x.shape[-2:]
     grad = torch.zeros_like(x)
     adam = Adam.like(x, lr)
     history = torch.zeros(steps, x.shape[0], 4)
     for k in range(steps):
-        grid = make_grid(height, width, tile, overlap, pass_offset(k, tile, overlap, shift))
+        offset = pass_offset(first_pass + k, tile, overlap, shift)
+        grid = make_grid(height, width, tile, overlap, offset, margin)
         history[k] = tiled_pass(problem, x, grid, grad).cpu()
         adam.step(x, grad)
         if on_pass is not None:
             on_pass(k + 1, history[k])
     del grad, adam
-    grid = make_grid(height, width, tile, overlap, pass_offset(steps, tile, overlap, shift))
+    offset = pass_offset(first_pass + steps, tile, overlap, shift)
+    grid = make_grid(height, width, tile, overlap, offset, margin)
     final = tiled_pass(problem, x, grid).cpu()
     finite = torch.isfinite(final).all(1) & torch.isfinite(x).flatten(1).all(1).cpu()
     return Outcome(image=x.cpu(), final=final, history=history, finite=finite, steps_done=steps)
@@ -173,7 +188,7 @@ def stylize_highres(
     stages = [(base, outcome)]
     sizes = scale_sizes(base, final, settings.scale_factor)
     tile = resolve_tile(settings, net, method.layers, content) if sizes else 0
-    for size in sizes:
+    for index, size in enumerate(sizes):
         hw = scaled_size(height, width, size)
         problem = Problem(
             net,
@@ -199,6 +214,8 @@ def stylize_highres(
                     settings.learning_rate,
                     settings.shift,
                     on_pass,
+                    settings.context,
+                    first_pass=index * (settings.steps + 1),
                 ),
             )
         )
