@@ -13,8 +13,8 @@ and the result must
 - (VGG19) score well under the held-out network (nst.quality): closer to the style
   than the photo was, and closer to the photo than the style image is.
 
-Measured values (EfficientNet-Lite0's) are in the comments at the thresholds.  The defaults and network
-before tuning fail the colour check for four pairs: with the hubble style the cat
+Measured values are in the comments at the thresholds.  EfficientNet-Lite0's defaults
+and network before tuning fail the colour check for four pairs: with the hubble style the cat
 came out further from the style's colours than the photo itself (ratio 1.21).
 """
 

@@ -225,7 +225,8 @@ def test_workflow_on_slurm(cluster, workdir, vgg19_file):
     config_file = workdir / "config.yaml"
     own = config_file.read_text()
     config = yaml.safe_load(own)
-    config["weights"] = {"vgg19": {"url": vgg19_file.as_uri(), "sha256": sha256_file(vgg19_file)}}
+    url, sha256 = vgg19_file.as_uri(), sha256_file(vgg19_file)
+    config["weights"] = {"vgg19": {"source": "torchvision", "url": url, "sha256": sha256}}
     config_file.write_text(yaml.safe_dump(config))
     done = on_slurm(cluster, workdir, "fetch_weights")
     assert done.returncode == 0, output(done)
