@@ -179,7 +179,6 @@ _NETWORKS = [
 ]
 NETWORKS: dict[tuple[str, str], Network] = {(n.backbone, n.source): n for n in _NETWORKS}
 BACKBONES = tuple(dict.fromkeys(n.backbone for n in _NETWORKS))
-SOURCES = tuple(dict.fromkeys(n.source for n in _NETWORKS))
 # The first source listed for a backbone is its default.
 DEFAULT_SOURCE = {b: next(n.source for n in _NETWORKS if n.backbone == b) for b in BACKBONES}
 # Fetched weights live here; cluster jobs only ever read from it.
@@ -216,10 +215,6 @@ class Resolved:
     file: Path
     url: str | None  # set when the file is missing and the fetch rule will download it
     sha256: str | None  # what the file must hash to (configured, or the catalog's pin)
-
-    @property
-    def name(self) -> str:
-        return self.network.backbone
 
 
 def resolve_backbone(backbone: str, weights_config: Mapping[str, Mapping]) -> Resolved:

@@ -327,8 +327,8 @@ class ShardRunner:
         self.batch_size = max(1, batch_size)
         self.progress_every = progress_every
         self.max_megapixels = max_megapixels
-        net = network(settings.backbone, settings.source)
-        self.precision = resolve_precision(settings.precision, device, net.auto_bf16)
+        self.catalog_entry = network(settings.backbone, settings.source)
+        self.precision = resolve_precision(settings.precision, device, self.catalog_entry.auto_bf16)
         self.log = log
         self._net: FeatureExtractor | None = None
         self.targets = StyleTargetCache(
@@ -342,7 +342,7 @@ class ShardRunner:
             s = self.settings
             keep = set(s.content_layers) | set(s.style_layers)
             started = time.perf_counter()
-            net = network(s.backbone, s.source)
+            net = self.catalog_entry
             try:
                 self._net = build_backbone(
                     net, self.weights_file, keep, s.pooling, self.weights_sha256
@@ -417,8 +417,9 @@ class ShardRunner:
         except Exception as err:
             if len(batch) == 1:
                 return [self._failed(tasks[0], "optimising", err)]
-            if job_error(err):
-                raise job_error(err) from err
+            fatal = job_error(err)
+            if fatal:
+                raise fatal from err
             # Which pair broke the batch is unknown: each one alone finds out.
             self.log(f"a batch of {len(batch)} failed ({err}); running its pairs one by one")
             return [row for item in batch for row in self._run_batch([item])]
@@ -463,7 +464,7 @@ class ShardRunner:
                 precision="fp32" if safer else self.precision,
                 lr_scale=SAFER_LR if safer else 1.0,
             )
-            style_size = max(1, round(size * s0.style_scale))
+            style_size = s0.style_sizes[stage]
             grams = {
                 layer: torch.stack(
                     [sum(w * t[f"{style_size}/{layer}"] for t, w in task.targets) for task in tasks]
