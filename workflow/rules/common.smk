@@ -182,7 +182,9 @@ def plan():
             _plans[stamp] = make_plan(config, accepted, SHARD_SIZE)
         except SheetError as err:  # the sheet was edited during the run
             raise WorkflowError(str(err)) from None
-        gone = missing_results(_plans[stamp], RESULTS)
+        # Only where the run is planned: a cluster job runs its one shard, and neither
+        # needs the scan of every output folder nor may re-date other shards' manifests.
+        gone = {} if workflow.remote_exec else missing_results(_plans[stamp], RESULTS)
         if gone:
             keys = [key for keys in gone.values() for key in keys]
             logger.warning(
