@@ -121,3 +121,49 @@ def test_an_overshooting_step_is_halved_and_nan_is_survived():
     for _ in range(10):
         opt.step(nan_once)
     torch.testing.assert_close(y.detach(), torch.tensor([[0.5], [0.5]]), atol=1e-4, rtol=0)
+
+
+def two_loop(slots: list, history: int, g: torch.Tensor) -> torch.Tensor:
+    """-H g by the classic recursion (Nocedal & Wright, algorithm 7.4) over the last
+    `history` slots, each a pair (s, y) or None (rejected), oldest first."""
+    kept = [pair for pair in slots if pair is not None]
+    # The initial scaling comes from the newest kept pair, even one out of the window.
+    gamma = float(kept[-1][0] @ kept[-1][1] / (kept[-1][1] @ kept[-1][1])) if kept else 1.0
+    pairs = [pair for pair in slots[-history:] if pair is not None]
+    q, alphas = g.clone(), []
+    for s, y in reversed(pairs):
+        alphas.append((s @ q) / (y @ s))
+        q -= alphas[-1] * y
+    r = gamma * q
+    for (s, y), alpha in zip(pairs, reversed(alphas)):
+        r += s * (alpha - (y @ r) / (y @ s))
+    return -r
+
+
+def test_direction_is_the_two_loop_recursion():
+    # Random histories, longer than the ring buffer, with rejected pairs (negative
+    # curvature or a failed evaluation) that take a slot but must have no effect.
+    torch.manual_seed(4)
+    batch, dims, history = 3, 8, 5
+    matrix = (lambda a: a @ a.T + torch.eye(dims))(torch.randn(dims, dims))
+    opt = BatchedLBFGS(torch.zeros(batch, dims, requires_grad=True), history_size=history)
+    opt.grad = torch.randn(batch, dims)
+    slots = [[] for _ in range(batch)]  # per image, oldest first
+    for push in range(13):
+        s = torch.randn(batch, dims)
+        y = s @ matrix + 0.1 * torch.randn(batch, dims)
+        if push % 4 == 1:
+            y[push % 3] *= -1  # negative curvature
+        good = torch.tensor([push % 5 != 3, True, push != 7])
+        opt.last_step, grad = s, opt.grad + y
+        direction = opt._update(grad, good)
+        y = grad - opt.grad  # as the optimiser sees it
+        for b in range(batch):
+            kept = bool(good[b]) and float(s[b] @ y[b]) > 0
+            slots[b].append((s[b].double(), y[b].double()) if kept else None)
+            g = (grad if good[b] else opt.grad)[b].double()
+            expected = two_loop(slots[b], history, g)
+            torch.testing.assert_close(direction[b].double(), expected, rtol=1e-4, atol=1e-5)
+        opt.grad = torch.where(good[:, None], grad, opt.grad)
+    # Every image had pairs of both kinds, and the buffer wrapped around.
+    assert all(None in image and len(image) > history for image in slots)

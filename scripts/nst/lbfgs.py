@@ -17,9 +17,21 @@ evaluations, so each step still costs exactly one forward/backward.
 Two more differences from torch: a curvature pair is kept when s.y > 1e-8 |s| |y|
 (torch: s.y > 1e-10, which depends on the scale of the loss), and a rejected pair
 (rare) still takes a history slot, stored as zeros so that it has no effect.  That keeps
-all images' ring buffers aligned, which turns the two-loop recursion into a few
-batched tensor operations with no per-image Python loop and no host-device
-synchronisation.
+all images' ring buffers aligned, so the whole batch shares one set of tensor operations
+with no per-image Python loop and no host-device synchronisation.
+
+The direction -H g is that of the two-loop recursion, computed in the compact form
+of Byrd, Nocedal & Schnabel (1994): with S, Y the m stored pairs (oldest first),
+R the upper triangle of S^T Y, D its diagonal and gamma the initial scaling,
+
+    H g = gamma g + S p - gamma Y u,  u = R^-1 S^T g,  p = R^-T (D u + gamma Y^T (Y u - g)).
+
+The two-loop takes 2m dot products and 2m vector updates, each a small kernel
+(hundreds per step, which leave a GPU idle waiting for the host); this takes two
+passes of matrix products over the history, the m x m inner products S^T Y and
+Y^T Y being updated one row and column per new pair, and two m x m triangular solves.
+Empty and rejected slots are zero rows of S and Y; a unit diagonal in R for them
+keeps R invertible and gives them u = p = 0, exactly the no-effect of the two-loop.
 """
 
 from __future__ import annotations
@@ -43,11 +55,13 @@ class BatchedLBFGS:
         self.x = x
         self.lr = lr
         self.tolerance_change = tolerance_change
+        self.history_size = history_size
         batch, dims = x.shape[0], x[0].numel()
-        # Curvature pairs, a ring buffer shared by position across the batch.
-        self.s = x.new_zeros(history_size, batch, dims, dtype=torch.float32)
-        self.y = torch.zeros_like(self.s)
-        self.rho = x.new_zeros(history_size, batch, dtype=torch.float32)
+        # Curvature pairs, a ring buffer shared by position across the batch: per image,
+        # rows [0, m) hold s, rows [m, 2m) y, so that one matrix product covers both.
+        self.pairs = x.new_zeros(batch, 2 * history_size, dims, dtype=torch.float32)
+        # Their inner products by slot: [:, 0] s_i.y_j (S^T Y), [:, 1] y_i.y_j (Y^T Y).
+        self.products = x.new_zeros(batch, 2, history_size, history_size, dtype=torch.float32)
         self.pushed = 0
         self.h_diag = x.new_ones(batch, dtype=torch.float32)
         # State at each image's last accepted point; None before the first step.
@@ -71,13 +85,12 @@ class BatchedLBFGS:
         else:
             # `not <=` is also true for NaN: a NaN loss counts as a failed step.
             good = loss <= self.loss
-            self._remember(grad, good)
-            direction = self._two_loop(torch.where(good[:, None], grad, self.grad))
-            step_size = torch.full_like(loss, self.lr)
-        descent = (grad * direction).sum(1) <= -self.tolerance_change
+            direction = self._update(grad, good)
+            step_size = self.lr
+        descent = torch.linalg.vecdot(grad, direction) <= -self.tolerance_change
         self.active &= descent | ~good
         new_step = torch.where(
-            good[:, None], (step_size * self.active)[:, None] * direction, self._backtrack()
+            good[:, None], (self.active * step_size)[:, None] * direction, self._backtrack()
         )
         self.loss = loss if self.loss is None else torch.where(good, loss, self.loss)
         self.grad = grad if self.grad is None else torch.where(good[:, None], grad, self.grad)
@@ -93,33 +106,44 @@ class BatchedLBFGS:
             )
         return -0.5 * self.last_step
 
-    def _remember(self, grad: Tensor, good: Tensor) -> None:
-        s = self.last_step
-        y = grad - self.grad
-        ys = (y * s).sum(1)
-        yy = (y * y).sum(1)
+    def _update(self, grad: Tensor, good: Tensor) -> Tensor:
+        """Store the newest curvature pair; return the direction -H g from each image's
+        last accepted point (`grad` where this evaluation is good)."""
+        m = self.history_size
+        pair = torch.stack([self.last_step, grad - self.grad], 1)  # (B, 2, d): s, y
+        gram = pair @ pair.mT
+        ss, sy, yy = gram[:, 0, 0], gram[:, 0, 1], gram[:, 1, 1]
         # Keep pairs with clearly positive curvature.  Relative to |s||y|, not torch's
         # absolute 1e-10, which rejects every pair when the loss is small in absolute
         # terms (tiny gradients), leaving plain gradient descent.
-        accept = good & (ys > 1e-8 * torch.sqrt((s * s).sum(1) * yy))
-        slot = self.pushed % self.s.shape[0]
-        zero = torch.zeros((), device=grad.device)
-        self.s[slot] = torch.where(accept[:, None], s, zero)
-        self.y[slot] = torch.where(accept[:, None], y, zero)
-        self.rho[slot] = torch.where(accept, 1.0 / torch.where(accept, ys, 1.0), zero)
+        accept = good & (sy > 1e-8 * torch.sqrt(ss * yy))
+        slot = self.pushed % m
         self.pushed += 1
-        self.h_diag = torch.where(accept, ys / torch.where(accept, yy, 1.0), self.h_diag)
+        newest = self.pairs[:, slot::m]  # rows slot (s) and m + slot (y), a view
+        newest.copy_(torch.where(accept[:, None, None], pair, 0.0))
+        self.h_diag = torch.where(accept, sy / torch.where(accept, yy, 1.0), self.h_diag)
+        gamma = self.h_diag[:, None, None]
 
-    def _two_loop(self, grad: Tensor) -> Tensor:
-        size = self.s.shape[0]
-        newest_first = [(self.pushed - 1 - k) % size for k in range(min(self.pushed, size))]
-        q = -grad
-        alphas = {}
-        for i in newest_first:
-            alphas[i] = (self.s[i] * q).sum(1) * self.rho[i]
-            q = q - alphas[i][:, None] * self.y[i]
-        r = q * self.h_diag[:, None]
-        for i in reversed(newest_first):
-            beta = (self.y[i] * r).sum(1) * self.rho[i]
-            r = r + self.s[i] * (alphas[i] - beta)[:, None]
-        return r
+        # One pass over the history: [S^T; Y^T] times g, s and y.
+        g = torch.where(good[:, None], grad, self.grad)
+        prods = self.pairs @ torch.cat([g[:, None], newest], 1).mT  # (B, 2m, 3)
+        # The new slot's row (y_j.s) and column (s_i.y, y_i.y) of both products.
+        self.products[:, :, slot] = prods[:, m:, 1:].mT
+        self.products[:, :, :, slot] = prods[:, :, 2].unflatten(1, (2, m))
+        # s.y as accept saw it, so that a kept pair never has a zero (unit) diagonal.
+        self.products[:, 0, slot, slot] = torch.where(accept, sy, 0.0)
+
+        # Oldest first (slot `pushed % m`), as the triangle of R needs.
+        oldest = self.pushed % m
+        sy_matrix, yy_matrix = torch.roll(self.products, (-oldest, -oldest), dims=(2, 3)).unbind(1)
+        sg, yg = torch.roll(prods[:, :, :1].unflatten(1, (2, m)), -oldest, dims=2).unbind(1)
+        d = sy_matrix.diagonal(dim1=1, dim2=2)[..., None]  # zero for empty and rejected slots
+        r = sy_matrix.triu()
+        r.diagonal(dim1=1, dim2=2).masked_fill_(d[..., 0] == 0, 1.0)
+        u = torch.linalg.solve_triangular(r, sg, upper=True)
+        w = torch.addcmul(gamma * (yy_matrix @ u - yg), d, u)
+        p = torch.linalg.solve_triangular(r.mT, w, upper=False)
+        # -H g = -gamma g - S p + gamma Y u, with the coefficients back in slot order.
+        coefficients = torch.roll(torch.stack([-p, gamma * u], 1), oldest, dims=2)
+        direction = torch.baddbmm(-gamma * g[..., None], self.pairs.mT, coefficients.flatten(1, 2))
+        return direction[..., 0]
