@@ -1,15 +1,36 @@
 """High-resolution stylisation in bounded memory: a whole-image stage at a size that
-fits, then tiled refinement at growing scales (see schedule.py)."""
+fits, then tiled refinement at growing scales (see schedule.py) of the whole image's
+loss, computed tile by tile (see tiled.py).
 
-from .grid import Grid, Tile, axis_spans, axis_weights, make_grid, pass_offset, tile_edges
+The entry point is `stylize_highres(net, content, style_grams, weights, method,
+HighresSettings(...))`, which returns a `HighresResult`."""
+
+from .grid import (
+    Grid,
+    Tile,
+    axis_spans,
+    axis_weights,
+    make_grid,
+    pass_grid,
+    pass_offset,
+    tile_edges,
+)
 from .memory import activation_bytes_per_pixel, free_memory, tile_for_budget
-from .schedule import HighresSettings, refine, resolve_tile, scale_sizes, stylize_highres
+from .schedule import (
+    HighresResult,
+    HighresSettings,
+    refine,
+    resolve_tile,
+    scale_sizes,
+    stylize_highres,
+)
 from .seams import seam_score
-from .tiled import Adam, Problem, tiled_pass, tv_sum
+from .tiled import Adam, Problem, gram_sweep, tiled_pass, weighted_tv
 
 __all__ = [
     "Adam",
     "Grid",
+    "HighresResult",
     "HighresSettings",
     "Problem",
     "Tile",
@@ -17,7 +38,9 @@ __all__ = [
     "axis_spans",
     "axis_weights",
     "free_memory",
+    "gram_sweep",
     "make_grid",
+    "pass_grid",
     "pass_offset",
     "refine",
     "resolve_tile",
@@ -27,5 +50,5 @@ __all__ = [
     "tile_edges",
     "tile_for_budget",
     "tiled_pass",
-    "tv_sum",
+    "weighted_tv",
 ]

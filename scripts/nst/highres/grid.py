@@ -8,9 +8,15 @@ a pixel are then divided by their sum, so along each axis they sum to one.  A
 tile's 2-D weight is the outer product of its row and column weights, hence the
 tiles' weights also sum to one at every pixel: (sum_i u_i)(sum_j v_j) = 1.
 
-The grid is shifted by an offset between passes, so that the tile borders, where
-a tile's features differ from the whole image's (the network pads there), lie
-somewhere else every pass.
+The weights say how much of each pixel's loss a tile owns (tiled.py): with a zero
+`margin` at inner edges, a tile's features are only counted where it sees enough
+context around them to compute them as the whole image would.  Tile starts are
+multiples of `align` (the network's deepest stride), so that a tile's pooling
+windows are the whole image's and its features lie on the whole image's grid.
+
+The grid is shifted by an offset between passes, so that what remains of the
+tile borders (features computed with less context than the receptive field)
+lies somewhere else every pass.
 """
 
 from __future__ import annotations
@@ -49,20 +55,27 @@ class Tile:
         return slice(self.top, self.bottom), slice(self.left, self.right)
 
 
-def axis_spans(length: int, tile: int, overlap: int, offset: int = 0) -> tuple[Span, ...]:
+def axis_spans(
+    length: int, tile: int, overlap: int, offset: int = 0, align: int = 1
+) -> tuple[Span, ...]:
     """Spans of at most `tile` px covering [0, length), consecutive ones overlapping by
     exactly `overlap` px, the grid shifted back by `offset` (0 <= offset < tile - overlap).
 
     The first span is cut by the offset, the last one by the image's end; either is then
     widened inwards to half a tile if it is narrower (overlapping its neighbour by more),
     so that no tile is a sliver whose features are mostly the network's padding.  An
-    axis no longer than a tile is one span.
+    axis no longer than a tile is one span.  Every span starts at a multiple of `align`
+    (the stride and the offset must be multiples of it; the last span is widened to one).
     """
     stride = tile - overlap
     if not 0 <= overlap <= tile // 2:
         raise ValueError(f"overlap {overlap} must be between 0 and half the tile ({tile})")
     if not 0 <= offset < stride:
         raise ValueError(f"offset {offset} must be in [0, {stride})")
+    if stride % align or offset % align:
+        raise ValueError(
+            f"tile - overlap ({stride}) and offset ({offset}) must be multiples of {align}"
+        )
     if length <= tile:
         return ((0, length),)
     spans, start = [], -offset
@@ -73,7 +86,7 @@ def axis_spans(length: int, tile: int, overlap: int, offset: int = 0) -> tuple[S
         start += stride
     least = max(overlap + 1, tile // 2)
     spans[0] = (0, max(spans[0][1], least))
-    spans[-1] = (min(spans[-1][0], length - least), length)
+    spans[-1] = (min(spans[-1][0], (length - least) // align * align), length)
     return tuple(spans)
 
 
@@ -133,9 +146,10 @@ def make_grid(
     overlap: int,
     offset: tuple[int, int] = (0, 0),
     margin: int = 0,
+    align: int = 1,
 ) -> Grid:
-    rows = axis_spans(height, tile, overlap, offset[0])
-    cols = axis_spans(width, tile, overlap, offset[1])
+    rows = axis_spans(height, tile, overlap, offset[0], align)
+    cols = axis_spans(width, tile, overlap, offset[1], align)
     return Grid(
         rows,
         cols,
@@ -144,13 +158,30 @@ def make_grid(
     )
 
 
-def pass_offset(index: int, tile: int, overlap: int, shift: bool = True) -> tuple[int, int]:
+def pass_offset(
+    index: int, tile: int, overlap: int, shift: bool = True, align: int = 1
+) -> tuple[int, int]:
     """The (row, column) grid offset of pass `index` (0 for the first pass, or always
-    without `shift`)."""
-    stride = tile - overlap
+    without `shift`), a multiple of `align`."""
+    steps = (tile - overlap) // align
     if not shift:
         return (0, 0)
-    return tuple(int((index * a) % 1.0 * stride) for a in _R2)  # type: ignore[return-value]
+    return tuple(int((index * a) % 1.0 * steps) * align for a in _R2)  # type: ignore[return-value]
+
+
+def pass_grid(
+    height: int,
+    width: int,
+    tile: int,
+    overlap: int,
+    index: int,
+    shift: bool = True,
+    margin: int = 0,
+    align: int = 1,
+) -> Grid:
+    """The grid of pass `index`."""
+    offset = pass_offset(index, tile, overlap, shift, align)
+    return make_grid(height, width, tile, overlap, offset, margin, align)
 
 
 def tile_edges(grid: Grid) -> tuple[set[int], set[int]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 from torch import Tensor
@@ -24,7 +24,7 @@ from ..backbones.base import FeatureExtractor
 from ..images import resize, scaled_size
 from ..losses import LossWeights
 from ..stylize import Method, Outcome, optimize
-from .grid import make_grid, pass_offset
+from .grid import pass_grid
 from .memory import activation_bytes_per_pixel, free_memory, tile_for_budget
 from .tiled import Adam, Problem, tiled_pass
 
@@ -36,13 +36,19 @@ Progress = Callable[[int, int, Tensor], None]  # (scale's long side, step, (B, 4
 
 @dataclass(frozen=True)
 class HighresSettings:
-    """Everything of the mode that changes the image (all of it belongs in `params`)."""
+    """Everything of the mode that changes the image (all of it belongs in `params`).
 
-    tile: int | None = 512  # tile side in px; None: the largest that fits the budget
-    overlap: int = 64  # px shared by neighbouring tiles (at most half a tile)
-    # px at a tile's inner edges that it sees but leaves to its neighbour; None: overlap/4
+    With tile "auto" the tile is the largest that fits the memory budget, so it depends
+    on the machine; the loss being the whole image's whatever the tiles (tiled.py), a
+    different tile moves the result only where features lack context near tile borders.
+    """
+
+    tile: int | str = 512  # tile side in px, or "auto": the largest that fits the budget
+    overlap: int = 128  # px shared by neighbouring tiles (at most half a tile)
+    # px at a tile's inner edges that it sees but leaves to its neighbour (context for the
+    # receptive field of its features); None: overlap/4
     margin: int | None = None
-    memory_budget: float | None = None  # bytes, for tile=None; None: half the free memory
+    memory_budget: float | str = "auto"  # bytes, for tile "auto"; "auto": half the free memory
     base_size: int = 512  # long side of the whole-image stage
     base_steps: int = 300  # its L-BFGS steps
     scale_factor: float = 2.0  # growth per refinement scale (the last one is the size)
@@ -51,10 +57,16 @@ class HighresSettings:
     shift: bool = True  # move the grid every pass (off only to measure what it does)
 
     def __post_init__(self):
-        if self.tile is not None and not 0 <= self.overlap <= self.tile // 2:
-            raise ValueError(f"overlap {self.overlap} must be in [0, tile/2 = {self.tile // 2}]")
+        if self.tile != "auto" and not (
+            isinstance(self.tile, int) and 0 <= self.overlap <= self.tile // 2
+        ):
+            raise ValueError(f"overlap {self.overlap} must be in [0, tile/2] (tile {self.tile})")
         if not 0 <= 2 * self.context <= self.overlap:
             raise ValueError(f"margin {self.margin} must be in [0, overlap/2]")
+        if self.memory_budget != "auto" and not (
+            isinstance(self.memory_budget, int | float) and self.memory_budget > 0
+        ):
+            raise ValueError(f"memory_budget {self.memory_budget!r}: bytes or 'auto'")
         if self.scale_factor <= 1 or self.base_size < 16 or self.steps < 0:
             raise ValueError("need scale_factor > 1, base_size >= 16 and steps >= 0")
 
@@ -64,7 +76,42 @@ class HighresSettings:
         return self.overlap // 4 if self.margin is None else self.margin
 
     def to_params(self) -> dict:
+        """Plain JSON values (for Snakemake's params and fingerprints)."""
         return asdict(self)
+
+    @classmethod
+    def from_params(cls, data: Mapping) -> HighresSettings:
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise KeyError(f"not a highres setting: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+@dataclass
+class HighresResult:
+    """The stages of one batch: (long side, Outcome), the base first; the last stage's
+    image is the result, its `final` the whole image's loss terms there."""
+
+    stages: list[tuple[int, Outcome]]
+
+    @property
+    def last(self) -> Outcome:
+        return self.stages[-1][1]
+
+    @property
+    def image(self) -> Tensor:
+        """(B, 3, H, W) on the CPU, at the content's size."""
+        return self.last.image
+
+    @property
+    def final(self) -> Tensor:
+        """(B, 4): content, style, TV and total loss of the result (stylize.TERMS)."""
+        return self.last.final
+
+    @property
+    def finite(self) -> Tensor:
+        """(B,) bool: no stage's loss or image became NaN/Inf."""
+        return torch.stack([outcome.finite for _, outcome in self.stages]).all(0)
 
 
 def scale_sizes(base: int, final: int, factor: float) -> tuple[int, ...]:
@@ -94,10 +141,12 @@ def resolve_tile(
     settings: HighresSettings, net: FeatureExtractor, layers: list[str], content: Tensor
 ) -> int:
     """The tile side: the setting, or the largest that fits the budget at the final size."""
-    if settings.tile is not None:
+    if settings.tile != "auto":
         return settings.tile
     device = next(net.buffers()).device
-    budget = settings.memory_budget or 0.5 * free_memory(device)
+    budget = settings.memory_budget
+    if budget == "auto":
+        budget = 0.5 * free_memory(device)
     shared = content.device == device
     pixels = content.shape[-2] * content.shape[-1]
     per_pixel = activation_bytes_per_pixel(net, layers)
@@ -119,25 +168,25 @@ def refine(
     first_pass: int = 0,
 ) -> Outcome:
     """`steps` tiled passes with one Adam step each, from x (B, 3, H, W), which is
-    modified in place.  history[k] is pass k's tile estimate (before its step); final is
-    an estimate at the returned image, on one more grid offset.  Pass k's grid offset is
-    that of pass first_pass + k (scales continue the sequence, so that a scale's first
-    grid does not repeat the previous scale's, upscaled)."""
+    modified in place.  history[k] is the loss at pass k's image (before its step); final
+    the loss at the returned image (on one more grid).  Pass k's grid is that of pass
+    first_pass + k (scales continue the sequence, so that a scale's first grid does not
+    repeat the previous scale's, upscaled).  Tiles start on the network's stride."""
     height, width = x.shape[-2:]
     grad = torch.zeros_like(x)
     adam = Adam.like(x, lr)
     history = torch.zeros(steps, x.shape[0], 4)
+
+    def grid(index: int):
+        return pass_grid(height, width, tile, overlap, index, shift, margin, problem.align)
+
     for k in range(steps):
-        offset = pass_offset(first_pass + k, tile, overlap, shift)
-        grid = make_grid(height, width, tile, overlap, offset, margin)
-        history[k] = tiled_pass(problem, x, grid, grad).cpu()
+        history[k] = tiled_pass(problem, x, grid(first_pass + k), grad).cpu()
         adam.step(x, grad)
         if on_pass is not None:
             on_pass(k + 1, history[k])
     del grad, adam
-    offset = pass_offset(first_pass + steps, tile, overlap, shift)
-    grid = make_grid(height, width, tile, overlap, offset, margin)
-    final = tiled_pass(problem, x, grid).cpu()
+    final = tiled_pass(problem, x, grid(first_pass + steps)).cpu()
     finite = torch.isfinite(final).all(1) & torch.isfinite(x).flatten(1).all(1).cpu()
     return Outcome(image=x.cpu(), final=final, history=history, finite=finite, steps_done=steps)
 
@@ -145,22 +194,23 @@ def refine(
 def stylize_highres(
     net: FeatureExtractor,
     content: Tensor,
-    grams: Grams,
+    style_grams: Grams,
     weights: LossWeights,
     method: Method,
     settings: HighresSettings,
     init: Tensor | None = None,
     on_progress: Progress | None = None,
     progress_every: int = 25,
-) -> list[tuple[int, Outcome]]:
-    """Stylise content (B, 3, H, W) at its own size; returns (long side, Outcome) per stage,
-    the base first, the last one's image the result (on the CPU).
+) -> HighresResult:
+    """Stylise content (B, 3, H, W) at its own size.
 
-    The image-sized buffers live where `content` is: keep it on the CPU with the network
-    on a GPU to bound GPU memory by the tile alone.  `method` gives the layers, the
-    precision and the base stage's optimiser (its steps are settings.base_steps);
-    `weights` are per image, on the network's device; `init` is the base stage's start
-    (any size; default the content).
+    style_grams: style layer -> (B or 1, C, C) on the network's device, or a function
+    of a stage's long side giving them.  The image-sized buffers live where `content`
+    is: keep it on the CPU with the network on a GPU to bound GPU memory by the tile
+    alone.  `method` gives the layers, the precision and the base stage's optimiser (its
+    steps are settings.base_steps); `weights` are per image, on the network's device;
+    `init` is the base stage's start (any size; default the content).
+    on_progress(long side, step, (B, 4) terms) every `progress_every` steps of a stage.
     """
     device = next(net.buffers()).device
     height, width = content.shape[-2:]
@@ -177,7 +227,7 @@ def stylize_highres(
     outcome = optimize(
         net,
         base_content,
-        _grams_at(grams, base),
+        _grams_at(style_grams, base),
         weights,
         base_method,
         start,
@@ -193,7 +243,7 @@ def stylize_highres(
         problem = Problem(
             net,
             resize(content, hw),
-            _grams_at(grams, size),
+            _grams_at(style_grams, size),
             weights,
             method.content_layers,
             method.style_layers,
@@ -219,4 +269,4 @@ def stylize_highres(
                 ),
             )
         )
-    return stages
+    return HighresResult(stages)

@@ -1,36 +1,51 @@
-"""One tiled pass: the gradient of the whole image's loss, assembled tile by tile.
+"""One tiled pass: the whole image's loss and its gradient, computed tile by tile.
 
-Each tile is cut out of the image (with a 1 px halo for TV), run through the
-network on its own and differentiated on its own, so the autograd graph, the
-largest thing in memory, is tile-sized.  Its loss is Gatys et al.'s, made of:
+Each tile is cut out of the image (with a 1 px halo for TV) and run through the
+network on its own, so the autograd graph, the largest thing in memory, is
+tile-sized.  The loss is the whole image's, not a sum of tile losses: the style
+term is a function of the image's Gram matrices, which no tile holds, and a tile
+that matched the style's Grams with its own statistics would try to hold the whole
+style distribution on its own (measured: +39% style loss against untiled).
 
-* content: the tile's features against the content image's tile (computed here,
-  no grad: the same crop through the same network, so both see the same padding);
-* style: the tile's Grams against the style's global Gram targets, the same for
-  every tile (Grams are normalised by size, so a tile's are comparable);
-* TV: every neighbour difference that touches a tile pixel, those across the tile
-  border included (hence the halo), normalised by the whole image's counts.
+Every per-position quantity is split between the tiles by their blend weights
+(grid.py: they sum to one at every pixel, and are zero in a context margin at
+inner edges), pooled down to each layer's resolution:
 
-Units: a tile's objective is (its pixels) x (its mean content + style loss) plus
-the TV sum, i.e. the whole image's loss times its pixel count, restricted to the
-tile.  The tiles' gradients, multiplied by the blend weights (which sum to one at
-every pixel), then add up to a full-size gradient whose scale does not depend on
-the image size.  For any loss that is a sum of per-pixel terms seen whole by the
-tile (TV; content through a network of 1x1 convolutions) that sum is exactly the
-untiled gradient; the style term is approximated by each tile's own Grams.
+* a layer's Gram is sum over tiles of F_t W_t F_t^T / (C N), N the whole image's
+  positions at that layer: each position counted once, as gram_matrix would;
+* content: the weighted squared feature differences, over C N likewise;
+* TV: every neighbour difference weighted by the mean blend weight of its two
+  pixels (the halo holds the neighbour across the tile's border).
+
+A pass takes two sweeps.  Sweep 1 (no grad) sums the tiles' Gram contributions
+into the image's Grams, hence the style loss and M = d(style loss)/dG per layer.
+Sweep 2, per tile, differentiates <M, the tile's Gram contribution> plus its
+content and TV shares, the other tiles' contributions being constants: the
+chain rule through G, so the tiles' gradients (over all their pixels, context
+included) add up to the whole image's gradient.  Where the margin covers the
+network's receptive field and the tiles start on its stride, a tile's features
+are the whole image's and the loss and gradient are exact (tests/test_tiles.py);
+with a smaller margin only features within the receptive field of a tile's
+inner edge are approximate, and the grid moves every pass so that they do not
+stay in one place.
+
+Units: the objective differentiated is the whole image's total loss times its
+pixel count, so that the gradient's scale does not depend on the image size.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..backbones.base import FeatureExtractor
-from ..losses import LossWeights, content_loss, gram_matrix, style_loss, tv_loss
+from ..losses import LossWeights, gram_matrix, style_loss
 from ..stylize import PRECISIONS
 from .grid import Grid, Tile
 
@@ -55,18 +70,23 @@ class Problem:
     def device(self) -> torch.device:
         return next(self.net.buffers()).device
 
+    @cached_property
+    def strides(self) -> dict[str, int]:
+        """Each layer's stride in input pixels (from a probe forward)."""
+        return layer_strides(self.net, self.layers)
 
-def tv_sum(image: Tensor, height: int, width: int) -> Tensor:
-    """Sum of squared neighbour differences in `image` (B, 3, h, w), each direction
-    normalised as in the mean over a whole (height, width) image and scaled by its pixel
-    count: tv_sum(x, H, W) == H * W * tv_loss(x) for a whole image x."""
-    dx = image[..., :, 1:] - image[..., :, :-1]
-    dy = image[..., 1:, :] - image[..., :-1, :]
-    pixels = height * width
-    # 3 channels per difference, as in tv_loss's mean.
-    across = pixels / (3 * height * max(1, width - 1))
-    down = pixels / (3 * max(1, height - 1) * width)
-    return dx.pow(2).flatten(1).sum(1) * across + dy.pow(2).flatten(1).sum(1) * down
+    @property
+    def align(self) -> int:
+        """What tile starts must be multiples of for their features to lie on the whole
+        image's grid at every layer."""
+        return max(self.strides.values())
+
+
+def layer_strides(net: FeatureExtractor, layers: list[str], probe: int = 64) -> dict[str, int]:
+    device = next(net.buffers()).device
+    with torch.no_grad():
+        features = net(torch.zeros(1, 3, probe, probe, device=device), layers)
+    return {name: max(1, round(probe / f.shape[-1])) for name, f in features.items()}
 
 
 def with_halo(tile: Tile, height: int, width: int, halo: int = 1) -> Tile:
@@ -86,63 +106,172 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def tile_objective(
-    problem: Problem, padded: Tensor, inner: tuple[slice, slice], content: Tensor, hw: tuple
-) -> tuple[Tensor, Tensor]:
-    """(objective (B,), terms (B, 3)) of one tile.
-
-    padded: the tile with its halo; inner: the tile inside it; content: the content
-    image's tile; hw: the whole image's (height, width).  The objective is in the units
-    of the module docstring; the terms (content, style, TV, weighted) are the tile's own
-    means, as gatys_loss reports them for an image of the tile's size.
-    """
-    net, weights = problem.net, problem.weights
-    image = padded[(..., *inner)]
-    with torch.no_grad():
-        targets = net(content, list(problem.content_layers))
-    with _autocast(problem.device, problem.precision):
-        features = net(image, problem.layers)
-    zero = image.new_zeros(image.shape[0], dtype=torch.float32)
-    c, s = zero, zero
-    for name, layer_weight in problem.content_layers.items():
-        c = c + layer_weight * content_loss(features[name], targets[name])
-    for name, layer_weight in problem.style_layers.items():
-        s = s + layer_weight * style_loss(gram_matrix(features[name]), problem.grams[name])
-    c, s = weights.content * c, weights.style * s
-    pixels = image.shape[-2] * image.shape[-1]
-    objective = pixels * (c + s) + weights.tv * tv_sum(padded.float(), *hw)
-    tv = weights.tv * tv_loss(image.detach().float())
-    return objective, torch.stack([c.detach(), s.detach(), tv], dim=1)
+def pooled(weight: Tensor, stride: int, shape: tuple[int, int]) -> Tensor:
+    """A tile's (h, w) pixel weights at a layer of this stride and (h', w') shape: the
+    mean over each position's stride x stride window, the windows of VGG's pooling."""
+    if stride > 1:
+        weight = F.avg_pool2d(weight[None, None], stride, ceil_mode=True)[0, 0]
+    return weight[: shape[0], : shape[1]]
 
 
-def tiled_pass(problem: Problem, x: Tensor, grid: Grid, grad: Tensor | None = None) -> Tensor:
-    """One pass over the grid's tiles at image x (B, 3, H, W).
+def weighted_gram(features: Tensor, weight: Tensor) -> Tensor:
+    """sum_p weight[p] f_p f_p^T / C over a (B, C, h, w) map: a tile's share of the
+    image's Gram before dividing by the image's positions (gram_matrix's own
+    normalisation is by the tile's, undone here)."""
+    h, w = features.shape[-2:]
+    return gram_matrix(features * weight.sqrt()) * (h * w)
 
-    With `grad` (a buffer like x), it is overwritten with the blend-weighted sum of the
-    tiles' gradients.  Returns the (B, 4) content, style, TV and total loss estimated
-    from the tiles: each tile's terms weighted by its share of the blend weights.
-    """
+
+def weighted_tv(padded: Tensor, weight: Tensor, height: int, width: int) -> Tensor:
+    """The tile's share of tv_loss of the whole (height, width) image: each squared
+    neighbour difference in `padded` (B, 3, h, w) weighted by its pixels' mean weight
+    (weight: (h, w), zero on the halo)."""
+    dx = (padded[..., :, 1:] - padded[..., :, :-1]).pow(2) * (weight[:, 1:] + weight[:, :-1])
+    dy = (padded[..., 1:, :] - padded[..., :-1, :]).pow(2) * (weight[1:] + weight[:-1])
+    # Halves: the mean weight; 3 channels per difference, as in tv_loss's mean.
+    across = 2 * 3 * height * max(1, width - 1)
+    down = 2 * 3 * max(1, height - 1) * width
+    return dx.flatten(1).sum(1) / across + dy.flatten(1).sum(1) / down
+
+
+@dataclass
+class TileView:
+    """One tile of a pass: its pixels with the halo, cut out on the network's device."""
+
+    tile: Tile
+    padded: Tensor  # (B, 3, h + halo, w + halo)
+    inner: tuple[slice, slice]  # the tile inside `padded`
+    outer: Tile  # where `padded` lies in the image
+    weight: Tensor  # (h, w) float32, on the device
+    halo_weight: Tensor  # the same on `padded`, zero on the halo
+
+    @property
+    def image(self) -> Tensor:
+        return self.padded[(..., *self.inner)]
+
+
+def tile_views(problem: Problem, x: Tensor, grid: Grid, grad: bool) -> Iterator[TileView]:
     height, width = x.shape[-2:]
     device = problem.device
-    if grad is not None:
-        grad.zero_()
-    estimate = torch.zeros(x.shape[0], 3, device=device)
     for tile, weight in grid.tiles():
         outer = with_halo(tile, height, width)
-        padded = x[(..., *outer.slices())].to(device).clone().requires_grad_(grad is not None)
+        padded = x[(..., *outer.slices())].to(device).clone().requires_grad_(grad)
         inner = (
             slice(tile.top - outer.top, tile.bottom - outer.top),
             slice(tile.left - outer.left, tile.right - outer.left),
         )
-        content = problem.content[(..., *tile.slices())].to(device)
+        weight = weight.to(device)
+        halo_weight = weight.new_zeros(padded.shape[-2:])
+        halo_weight[inner] = weight
+        yield TileView(tile, padded, inner, outer, weight, halo_weight)
+
+
+@dataclass
+class Sums:
+    """Sweep 1's totals over the tiles: each style layer's sum of weighted Grams and
+    each layer's positions (the pooled weights: the whole image's count)."""
+
+    grams: dict[str, Tensor]
+    positions: dict[str, float]
+
+    def image_grams(self) -> dict[str, Tensor]:
+        return {name: g / self.positions[name] for name, g in self.grams.items()}
+
+
+def gram_sweep(problem: Problem, x: Tensor, grid: Grid) -> Sums:
+    """Sweep 1: the whole image's Grams, tile by tile, without a graph."""
+    grams: dict[str, Tensor] = {}
+    positions = dict.fromkeys(problem.layers, 0.0)
+    with torch.no_grad():
+        for view in tile_views(problem, x, grid, grad=False):
+            with _autocast(problem.device, problem.precision):
+                features = problem.net(view.image, problem.layers)
+            for name, f in features.items():
+                w = pooled(view.weight, problem.strides[name], f.shape[-2:])
+                positions[name] += float(w.sum())
+                if name in problem.style_layers:
+                    share = weighted_gram(f, w)
+                    grams[name] = grams[name] + share if name in grams else share
+    return Sums(grams, positions)
+
+
+def style_terms(problem: Problem, grams: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """The weighted style loss (B,) of the image's Grams, and its gradient M per layer."""
+    leaves = {name: g.detach().requires_grad_(True) for name, g in grams.items()}
+    with torch.enable_grad():
+        style = sum(
+            layer_weight * style_loss(leaves[name], problem.grams[name])
+            for name, layer_weight in problem.style_layers.items()
+        )
+        style = problem.weights.style * style
+        style.sum().backward()  # images are independent: each M[b] is image b's
+    return style.detach(), {name: g.grad for name, g in leaves.items()}
+
+
+def tile_objective(
+    problem: Problem,
+    view: TileView,
+    content: Tensor,
+    sums: Sums,
+    slopes: Mapping[str, Tensor],
+    hw: tuple[int, int],
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(linearised objective, content share, TV share), each (B,), of one tile.
+
+    The objective is the tile's content and TV shares plus <M, its Gram share> per
+    style layer: its gradient is the tile's part of the whole image's.  content: the
+    content image's tile, through the same crop so both see the same padding.
+    """
+    net, weights = problem.net, problem.weights
+    with torch.no_grad():
+        targets = net(content, list(problem.content_layers))
+    with _autocast(problem.device, problem.precision):
+        features = net(view.image, problem.layers)
+    zero = view.padded.new_zeros(view.padded.shape[0], dtype=torch.float32)
+    c, s = zero, zero
+    for name, layer_weight in problem.content_layers.items():
+        f = features[name].float()
+        w = pooled(view.weight, problem.strides[name], f.shape[-2:])
+        squared = (f - targets[name].float()).pow(2).mean(1)  # over channels, as content_loss
+        c = c + layer_weight * (squared * w).flatten(1).sum(1) / sums.positions[name]
+    for name in problem.style_layers:
+        f = features[name]
+        w = pooled(view.weight, problem.strides[name], f.shape[-2:])
+        share = weighted_gram(f, w) / sums.positions[name]
+        s = s + (slopes[name] * share).flatten(1).sum(1)
+    c = weights.content * c
+    tv = weights.tv * weighted_tv(view.padded.float(), view.halo_weight, *hw)
+    return c + s + tv, c.detach(), tv.detach()
+
+
+def tiled_pass(problem: Problem, x: Tensor, grid: Grid, grad: Tensor | None = None) -> Tensor:
+    """One pass over the grid's tiles at image x (B, 3, H, W): returns the whole image's
+    (B, 4) content, style, TV and total loss.
+
+    With `grad` (a buffer like x), it is overwritten with the gradient of the total loss
+    times H * W (module docstring).  Without, the second sweep only measures.
+    """
+    height, width = x.shape[-2:]
+    device = problem.device
+    sums = gram_sweep(problem, x, grid)
+    style, slopes = style_terms(problem, sums.image_grams())
+    if grad is not None:
+        grad.zero_()
+    content = torch.zeros(x.shape[0], device=device)
+    tv = torch.zeros(x.shape[0], device=device)
+    for view in tile_views(problem, x, grid, grad=grad is not None):
+        content_tile = problem.content[(..., *view.tile.slices())].to(device)
         with torch.set_grad_enabled(grad is not None):
-            objective, terms = tile_objective(problem, padded, inner, content, (height, width))
+            objective, c, t = tile_objective(
+                problem, view, content_tile, sums, slopes, (height, width)
+            )
         if grad is not None:
-            objective.sum().backward()
-            tile_grad = padded.grad[(..., *inner)] * weight.to(device)
-            grad[(..., *tile.slices())] += tile_grad.to(grad.device)
-        estimate += terms * (weight.sum().to(device) / (height * width))
-    return torch.cat([estimate, estimate.sum(1, keepdim=True)], dim=1)
+            (objective.sum() * (height * width)).backward()
+            grad[(..., *view.outer.slices())] += view.padded.grad.to(grad.device)
+        content += c
+        tv += t
+    terms = torch.stack([content, style, tv], dim=1)
+    return torch.cat([terms, terms.sum(1, keepdim=True)], dim=1)
 
 
 @dataclass
