@@ -5,15 +5,18 @@
 On one pair (the central square of chelsea x ihc from data/, the original VGG19 and its default loss
 weights), prints:
 
+0. with --margins: how far the tiles' summed Grams are from the whole image's at
+   --quality-size for each context margin (what the receptive field needs);
 1. per output size (--sizes, default 2048 and 4096), each in a fresh subprocess:
    the peak RSS (the child's own ru_maxrss), the time per megapixel-step of the
    final scale's passes, and the seam score on that scale's tile borders (of the
    last pass, and of all its passes); the base stage is the whole image at
    --base-size with --base-steps L-BFGS steps, then --steps passes per scale;
-2. at --quality-size (1024) from one shared base: the exact (untiled) style,
-   content and total loss of the result refined tiled (--quality-tile) against
-   refined untiled (one tile, the same Adam schedule), and the seam scores of the
-   tiled result and of a naive tiling (no overlap, no shift) as a control;
+2. at --quality-size (1024) from one shared base (cached in bench/out, so that
+   --runs can measure one run per invocation): the exact (untiled) style, content
+   and total loss of the result refined tiled (--quality-tile) against refined
+   untiled (one tile, the same Adam schedule), and the seam scores of the tiled
+   result (and with --runs naive, of a tiling without overlap, margin or shift);
 3. the tile the memory model picks for a 6 GB budget at the largest size.
 
 Writes a 100% crop across tile borders of the largest result, and the whole result
@@ -43,17 +46,19 @@ from nst.highres import (  # noqa: E402
     HighresSettings,
     Problem,
     activation_bytes_per_pixel,
-    make_grid,
-    pass_offset,
+    gram_sweep,
+    pass_grid,
     refine,
+    scale_sizes,
     seam_score,
     stylize_highres,
     tile_edges,
     tile_for_budget,
 )
 from nst.highres.memory import TILE_FACTOR, image_bytes  # noqa: E402
+from nst.highres.tiled import layer_strides, style_terms  # noqa: E402
 from nst.images import load_image, resize, resize_long_side, save_png  # noqa: E402
-from nst.losses import LossWeights, gatys_loss  # noqa: E402
+from nst.losses import LossWeights, gatys_loss, gram_matrix  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
 from nst.stylize import Method, optimize  # noqa: E402
 
@@ -84,10 +89,11 @@ def setup(args):
     return info, net, weights, method, grams
 
 
-def borders(height, width, tile, overlap, passes, shift=True):
-    """(rows, cols) of the last pass's tile borders and of all passes' at one scale."""
+def borders(height, width, tile, overlap, passes, align, shift=True, first_pass=0):
+    """(rows, cols) of the last pass's tile borders and of all passes' at one scale (whose
+    first pass is pass `first_pass` of the sequence, as in stylize_highres)."""
     grids = [
-        make_grid(height, width, tile, overlap, pass_offset(k, tile, overlap, shift))
+        pass_grid(height, width, tile, overlap, first_pass + k, shift, align=align)
         for k in range(passes)
     ]
     rows, cols = set(), set()
@@ -113,7 +119,7 @@ def child(args) -> None:
     )
     stamps: list[tuple[int, int, float]] = []
     started = time.perf_counter()
-    stages = stylize_highres(
+    result = stylize_highres(
         net,
         content,
         grams,
@@ -124,11 +130,15 @@ def child(args) -> None:
         progress_every=1,
     )
     seconds = time.perf_counter() - started
-    image = stages[-1][1].image[0]
+    image = result.image[0]
     height, width = image.shape[-2:]
     final = [t for size, _, t in stamps if size == args.child]
     per_pass = (final[-1] - final[0]) / (len(final) - 1)
-    last, union = borders(height, width, args.tile, args.overlap, args.steps)
+    scale = len(scale_sizes(args.base_size, args.child, settings.scale_factor)) - 1
+    align = max(layer_strides(net, method.layers).values())
+    last, union = borders(
+        height, width, args.tile, args.overlap, args.steps, align, True, scale * (args.steps + 1)
+    )
     if args.crop:
         save_crop(image, last, args.child)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
@@ -143,7 +153,7 @@ def child(args) -> None:
                 "mp_step": per_pass / (height * width / 1e6),
                 "seam_last": seam_score(image, *last),
                 "seam_all": seam_score(image, *union),
-                "final": stages[-1][1].final[0].tolist(),
+                "final": result.final[0].tolist(),
             }
         )
     )
@@ -179,10 +189,12 @@ def exact_terms(net, info, image, content, grams, weights) -> list[float]:
     return [float(terms.content), float(terms.style), float(terms.tv), float(terms.total)]
 
 
-def quality(args) -> None:
-    info, net, weights, method, grams = setup(args)
-    size = args.quality_size
-    content = load_content(size)
+def shared_base(args, net, grams, weights, method, content) -> torch.Tensor:
+    """The base stage's image, cached in bench/out so that the runs can be measured in
+    separate invocations (each within a share of the machine) from the same start."""
+    path = OUT / f"highres_base_{args.quality_size}_{args.base_size}_{args.base_steps}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=True)
     base_content = resize_long_side(content, args.base_size)
     started = time.perf_counter()
     base = optimize(net, base_content, grams, weights, method, base_content).image
@@ -190,17 +202,34 @@ def quality(args) -> None:
         f"base {args.base_size} px, {args.base_steps} L-BFGS steps: "
         f"{time.perf_counter() - started:.0f} s"
     )
+    OUT.mkdir(parents=True, exist_ok=True)
+    torch.save(base, path)
+    return base
+
+
+def quality(args) -> None:
+    info, net, weights, method, grams = setup(args)
+    size = args.quality_size
+    content = load_content(size)
+    base = shared_base(args, net, grams, weights, method, content)
     height, width = content.shape[-2:]
     problem = Problem(net, content, grams, weights, info.content_layers, info.style_layers)
     margin = HighresSettings(overlap=args.overlap, margin=args.margin).context
+    align = problem.align
     runs = {
         "untiled": (max(height, width), args.overlap, True, 0),
-        f"tiled {args.quality_tile} px": (args.quality_tile, args.overlap, True, margin),
+        "tiled": (args.quality_tile, args.overlap, True, margin),
+        "naive": (args.quality_tile, 0, False, 0),
     }
-    if not args.skip_naive:
-        runs["naive tiles (no overlap, no shift)"] = (args.quality_tile, 0, False, 0)
+    names = {
+        "untiled": "untiled",
+        "tiled": f"tiled {args.quality_tile} px",
+        "naive": "naive tiles (no overlap, no shift)",
+    }
     results = {}
-    for name, (tile, overlap, shift, context) in runs.items():
+    for run in args.runs:
+        tile, overlap, shift, context = runs[run]
+        name = names[run]
         started = time.perf_counter()
         x = resize(base, (height, width)).contiguous()
         steps = args.quality_steps
@@ -208,22 +237,64 @@ def quality(args) -> None:
         seconds = time.perf_counter() - started
         terms = exact_terms(net, info, out, content, grams, weights)
         tiled = args.quality_tile, args.overlap if shift else 0
-        last, union = borders(height, width, *tiled, args.quality_steps, shift)
-        results[name] = terms
-        save_png(out[0], OUT / f"highres_{size}_{name.split()[0]}.png")
+        last, union = borders(height, width, *tiled, args.quality_steps, align, shift)
+        results[run] = terms
+        save_png(out[0], OUT / f"highres_{size}_{run}.png")
+        record(args, run).write_text(json.dumps(terms))
         print(
             f"{size} px {name}: content {terms[0]:.4g}, style {terms[1]:.4g}, "
             f"total {terms[3]:.4g}; seam score on the {args.quality_tile} px borders "
             f"(last pass) {seam_score(out, *last):.3f}, (all passes) "
             f"{seam_score(out, *union):.3f}; {seconds:.0f} s"
         )
-    reference = results["untiled"]
-    for name, terms in results.items():
-        if name != "untiled":
+    # The untiled reference may come from an earlier invocation with the same settings.
+    untiled = record(args, "untiled")
+    if "untiled" not in results and untiled.exists():
+        results["untiled"] = json.loads(untiled.read_text())
+    reference = results.get("untiled")
+    for run, terms in results.items():
+        if run != "untiled" and reference is not None:
             change = [f"{a / b - 1:+.1%}" if b else "-" for a, b in zip(terms, reference)]
             print(
-                f"{name} against untiled: content {change[0]}, style {change[1]}, total {change[3]}"
+                f"{names[run]} against untiled: content {change[0]}, style {change[1]}, "
+                f"total {change[3]}"
             )
+
+
+def record(args, run: str) -> Path:
+    """Where a quality run's exact terms are kept (for a later invocation's comparison)."""
+    return OUT / (
+        f"highres_{args.quality_size}_{run}_{args.base_size}_{args.base_steps}"
+        f"_{args.quality_steps}_{args.lr:g}.json"
+    )
+
+
+def field(args) -> None:
+    """How much context a tile needs: at --quality-size, the shared base upscaled (a
+    stylised picture), the relative error of the tiles' summed Grams and of the style
+    loss against the whole image's, per margin (overlap at least twice the margin)."""
+    info, net, weights, method, grams = setup(args)
+    size = args.quality_size
+    content = load_content(size)
+    x = resize(shared_base(args, net, grams, weights, method, content), (size, size))
+    problem = Problem(net, content, grams, weights, info.content_layers, info.style_layers)
+    with torch.no_grad():
+        whole = {k: gram_matrix(v) for k, v in net(x, list(info.style_layers)).items()}
+    exact, _ = style_terms(problem, whole)
+    for margin in args.margins:
+        overlap = max(args.overlap, 2 * margin)
+        grid = pass_grid(
+            size, size, args.quality_tile, overlap, 1, margin=margin, align=problem.align
+        )
+        tiled = gram_sweep(problem, x, grid).image_grams()
+        errors = ", ".join(
+            f"{name} {float((tiled[name] - g).norm() / g.norm()):.2%}" for name, g in whole.items()
+        )
+        style, _ = style_terms(problem, tiled)
+        print(
+            f"margin {margin} px (overlap {overlap}, {len(grid)} tiles of {args.quality_tile} px "
+            f"at {size} px): Gram error {errors}; style loss {float(style / exact - 1):+.2%}"
+        )
 
 
 def memory_model(args) -> None:
@@ -244,8 +315,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[2048, 4096])
     parser.add_argument("--tile", type=int, default=512)
-    parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--overlap", type=int, default=HighresSettings.overlap)
     parser.add_argument("--margin", type=int, help="default: overlap / 4")
+    parser.add_argument(
+        "--margins",
+        type=int,
+        nargs="*",
+        default=[],
+        help="print how far the tiles' Grams are from the image's at each margin",
+    )
     parser.add_argument("--base-size", type=int, default=512)
     parser.add_argument("--base-steps", type=int, default=30)
     parser.add_argument("--steps", type=int, default=2, help="passes per scale (memory runs)")
@@ -254,7 +332,13 @@ def main() -> None:
     parser.add_argument("--quality-tile", type=int, default=512)
     parser.add_argument("--quality-steps", type=int, default=30)
     parser.add_argument("--skip-quality", action="store_true")
-    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument(
+        "--runs",
+        nargs="*",
+        choices=["untiled", "tiled", "naive"],
+        default=["untiled", "tiled"],
+        help="quality runs; a missing untiled reference is read from an earlier invocation's",
+    )
     parser.add_argument("--backbone", default="vgg19")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -265,6 +349,8 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    if args.margins:
+        field(args)
     if args.sizes:
         memory_model(args)
     for size in sorted(args.sizes):
