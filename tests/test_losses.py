@@ -1,5 +1,7 @@
 """The loss math against hand computations."""
 
+import warnings
+
 import torch
 
 from nst.losses import LossWeights, content_loss, gatys_loss, gram_matrix, style_loss, tv_loss
@@ -77,3 +79,17 @@ def test_gram_gradient_in_both_memory_layouts():
         style_loss(flat @ flat.transpose(1, 2) / 60, target).sum().backward()
         torch.testing.assert_close(x.grad, y.grad)
         torch.testing.assert_close(gram_matrix(x), gram_matrix(features))
+
+
+def test_losses_are_float32_and_a_style_target_is_shared_by_the_batch():
+    features = torch.randn(2, 3, 4, 4)
+    target = torch.randn(2, 3, 4, 4)
+    bf16 = content_loss(features.bfloat16(), target)
+    assert bf16.dtype == torch.float32
+    torch.testing.assert_close(bf16, content_loss(features.bfloat16().float(), target))
+    grams, shared = torch.randn(3, 4, 4), torch.randn(1, 4, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # mse_loss warns about broadcast targets
+        together = style_loss(grams, shared)
+    torch.testing.assert_close(together, style_loss(grams, shared.expand(3, 4, 4)))
+    torch.testing.assert_close(together[1], ((grams[1] - shared[0]) ** 2).mean())

@@ -7,10 +7,12 @@ mathematically independent of each other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -20,24 +22,25 @@ class _Gram(torch.autograd.Function):
     Its own backward, dF = (dG + dG^T) F * scale, takes one matrix product where
     autograd's two-sided one takes two plus a sum.  `channels_last` says that the
     features are stored pixel-major, given here as (B, N, C) = F^T, which is then
-    used as it is (a view, no copy).
+    used as it is (a view, no copy).  The scale is the product's `alpha`, not one
+    more op (baddbmm with beta=0 ignores its uninitialised first argument).
     """
 
     @staticmethod
     def forward(ctx, flat: Tensor, scale: float, channels_last: bool) -> Tensor:
         ctx.save_for_backward(flat)
         ctx.scale, ctx.channels_last = scale, channels_last
-        if channels_last:
-            return torch.bmm(flat.transpose(1, 2), flat) * scale
-        return torch.bmm(flat, flat.transpose(1, 2)) * scale
+        left = flat.mT if channels_last else flat
+        out = flat.new_empty(left.shape[0], left.shape[1], left.shape[1])
+        return torch.baddbmm(out, left, left.mT, beta=0, alpha=scale)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         (flat,) = ctx.saved_tensors
-        symmetric = (grad + grad.transpose(1, 2)) * ctx.scale
-        if ctx.channels_last:
-            return torch.bmm(flat, symmetric), None, None
-        return torch.bmm(symmetric, flat), None, None
+        symmetric = grad + grad.mT
+        pair = (flat, symmetric) if ctx.channels_last else (symmetric, flat)
+        out = torch.empty_like(flat)
+        return torch.baddbmm(out, *pair, beta=0, alpha=ctx.scale), None, None
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -62,21 +65,36 @@ def gram_matrix(features: Tensor) -> Tensor:
         return _Gram.apply(flat, 1.0 / (c * h * w), channels_last)
 
 
+def _mse(a: Tensor, b: Tensor) -> Tensor:
+    """Mean squared difference per image, in float32: one fused op (and one in backward)
+    for the difference and its square; mse_loss promotes a bf16 `a` itself."""
+    return F.mse_loss(a, b.float().expand_as(a), reduction="none").flatten(1).mean(1)
+
+
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
     """Mean squared feature difference per image: (B, C, H, W) x 2 -> (B,)."""
-    return (features.float() - target.float()).pow(2).flatten(1).mean(1)
+    return _mse(features, target)
 
 
 def style_loss(gram: Tensor, target: Tensor) -> Tensor:
     """Mean squared Gram difference per image: (B, C, C) x (B or 1, C, C) -> (B,)."""
-    return (gram - target).pow(2).flatten(1).mean(1)
+    return _mse(gram, target)
 
 
 def tv_loss(image: Tensor) -> Tensor:
     """Total variation (mean squared neighbour difference) per image: (B, 3, H, W) -> (B,)."""
-    dx = image[..., :, 1:] - image[..., :, :-1]
-    dy = image[..., 1:, :] - image[..., :-1, :]
-    return dx.pow(2).flatten(1).mean(1) + dy.pow(2).flatten(1).mean(1)
+    dx = _mse(image[..., :, 1:], image[..., :, :-1])
+    return dx + _mse(image[..., 1:, :], image[..., :-1, :])
+
+
+def _weighted_sum(terms: Iterable[tuple[float, Tensor]], image: Tensor) -> Tensor:
+    """Sum of weight * term (zeros per image if none), leaving out multiplications by 1
+    and the addition to 0: each an op per step, the result the same."""
+    total = None
+    for weight, term in terms:
+        term = term if weight == 1 else weight * term
+        total = term if total is None else total + term
+    return image.new_zeros(image.shape[0], dtype=torch.float32) if total is None else total
 
 
 @dataclass(frozen=True)
@@ -96,7 +114,7 @@ class LossTerms:
     style: Tensor
     tv: Tensor
 
-    @property
+    @cached_property  # read several times a step
     def total(self) -> Tensor:
         return self.content + self.style + self.tv
 
@@ -115,13 +133,17 @@ def gatys_loss(
     content_targets hold feature maps (B, C, H, W); style_targets hold Grams
     (B, C, C).  Layer weights scale each layer's term before the global weights.
     """
-    zero = image.new_zeros(image.shape[0], dtype=torch.float32)
-    content = zero
-    for name, layer_weight in content_layers.items():
-        content = content + layer_weight * content_loss(features[name], content_targets[name])
-    style = zero
-    for name, layer_weight in style_layers.items():
-        style = style + layer_weight * style_loss(gram_matrix(features[name]), style_targets[name])
+    content = _weighted_sum(
+        ((w, content_loss(features[k], content_targets[k])) for k, w in content_layers.items()),
+        image,
+    )
+    style = _weighted_sum(
+        (
+            (w, style_loss(gram_matrix(features[k]), style_targets[k]))
+            for k, w in style_layers.items()
+        ),
+        image,
+    )
     tv = tv_loss(image.float())
     return LossTerms(
         content=weights.content * content,
