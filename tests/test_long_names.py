@@ -11,11 +11,14 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import run_snakemake, tiny_workflow, write_image
+from conftest import REPO, run_snakemake, tiny_workflow, write_image
+from nst.catalog import network
 from nst.io import KEY_BYTES, NAME_MAX, atomic_write, fitting_key, remove_stale_parts
 from nst.pairs import image_keys, read_sheet, style_key
 from nst.plan import make_plan
+from nst.settings import PairSettings
 
 # 244, 255, 255 and 255 bytes; the stems of the last two differ only in case.
 LONG = ["é" * 120 + ".png", "x" * 251 + ".png", "A" * 251 + ".png", "a" * 251 + ".jpg"]
@@ -80,8 +83,10 @@ def test_plan_paths_are_bounded_and_keep_the_full_names(tmp_path):
         "results": str(results),
         "pairs": None,
     }
-    accepted = [*content.iterdir(), *style.iterdir()]
-    plan = make_plan(config, accepted, shard_size=4)
+    accepted = {path: (64, 48) for path in [*content.iterdir(), *style.iterdir()]}
+    defaults = yaml.safe_load((REPO / "config.yaml").read_text())
+    settings = PairSettings.from_config(defaults, network("vgg19"), "w.bin")
+    plan = make_plan(config, accepted, 4, settings)
     assert len(plan.pairs) == len(LONG) * 2
     assert {p["content_name"] for p in plan.pairs.values()} == set(LONG)
     for pair in plan.pairs.values():

@@ -66,6 +66,9 @@ def test_new_photo_adds_only_its_pairs(workdir):
     run_snakemake(workdir)
     before = records(workdir)
     write_image(workdir / "in" / "content" / "new.png", 30, 40, seed=7)
+    run_snakemake(workdir, "--until", "validate_inputs")
+    # A photo's styles share a shard (nst.shards): one job, the others untouched.
+    assert planned(workdir)["stylize_shard"] == 1
     run_snakemake(workdir)
     after = records(workdir)
     assert len(after) == 8

@@ -12,8 +12,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .geometry import scaled_size
 from .pairs import PairSpec, all_combinations, image_keys, list_files, read_sheet, style_key
-from .shards import assign_shards
+from .settings import PairSettings
+from .shards import Member, assign_shards
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,14 @@ def candidates(config: Mapping) -> dict[str, list[Path]]:
     }
 
 
-def make_plan(config: Mapping, accepted: Collection[Path], shard_size: int) -> Plan:
-    """The pairs of the accepted files, in shards of about `shard_size` pairs."""
+def make_plan(
+    config: Mapping,
+    accepted: Mapping[Path, tuple[int, int]],
+    shard_size: int,
+    settings: PairSettings,
+) -> Plan:
+    """The pairs of the accepted files (path -> width, height as validated), in shards of
+    about `shard_size` pairs that batch together (nst.shards)."""
     results = str(Path(config["results"]))  # normalised once; joined as strings below
     found = candidates(config)
     keys = {**image_keys(found["content"]), **image_keys(found["style"])}
@@ -44,22 +52,37 @@ def make_plan(config: Mapping, accepted: Collection[Path], shard_size: int) -> P
         specs = read_sheet(config["pairs"], Path(config["content_dir"]), Path(config["style_dir"]))
     else:
         specs = all_combinations(found["content"], found["style"])
-    accepted = set(accepted)
     usable, skipped = [], []
     for spec in specs:
         if spec.content in accepted and all(p in accepted for p, _ in spec.styles):
             usable.append(spec)
         else:
             skipped.append(f"{spec.content.name} x {'+'.join(p.name for p, _ in spec.styles)}")
-    pairs, styles = {}, {}
+    pairs, styles, members = {}, {}, []
+    stages = {}  # per steps override: with_overrides is too slow to call per pair
     for spec in usable:
         pair = _pair(spec, keys, results)
         pairs[pair["key"]] = pair
         for path, _ in spec.styles:
             styles[keys[path]] = str(path)
+        steps = pair["overrides"].get("steps")
+        if steps not in stages:
+            stages[steps] = settings.with_overrides(pair["overrides"]).stages
+        group = batch_group(accepted[spec.content], settings.size, stages[steps])
+        members.append(Member(pair["key"], keys[spec.content], group))
     # Without a sheet every combination of accepted files is made: nothing is "skipped".
     skipped = skipped if config.get("pairs") else []
-    return Plan(pairs, assign_shards(pairs, shard_size), styles, skipped)
+    return Plan(pairs, assign_shards(members, shard_size), styles, skipped)
+
+
+def batch_group(
+    width_height: tuple[int, int], size: int, stages: tuple[tuple[int, int], ...]
+) -> str:
+    """What pairs must share to be optimised in one batch: the content's shape at the
+    working size, and the stages.  (Jobs group by the shapes they load, so a wrong
+    guess here only makes a batch smaller, never a result different.)"""
+    height, width = scaled_size(width_height[1], width_height[0], size)
+    return f"{width}x{height}:" + ",".join(f"{side}/{steps}" for side, steps in stages)
 
 
 def style_cache_path(results: Path | str, key: str) -> str:

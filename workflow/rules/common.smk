@@ -176,10 +176,11 @@ def plan():
         # csv, not split(): names with quotes or tabs are quoted in the TSV.
         with open(accepted_tsv, newline="", encoding="utf-8") as handle:
             accepted = {
-                Path(row["path"]) for row in csv.DictReader(handle, delimiter="\t")
+                Path(row["path"]): (int(row["width"]), int(row["height"]))
+                for row in csv.DictReader(handle, delimiter="\t")
             }
         try:
-            _plans[stamp] = make_plan(config, accepted, SHARD_SIZE)
+            _plans[stamp] = make_plan(config, accepted, SHARD_SIZE, SETTINGS)
         except SheetError as err:  # the sheet was edited during the run
             raise WorkflowError(str(err)) from None
         # Only where the run is planned: a cluster job runs its one shard, and neither
