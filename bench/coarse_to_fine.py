@@ -29,7 +29,7 @@ from nst.images import load_image, resize, save_png, scaled_size  # noqa: E402
 from nst.losses import LossWeights  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
 from nst.settings import stages  # noqa: E402
-from nst.stylize import Method, optimize  # noqa: E402
+from nst.stylize import TOTAL, Method, optimize  # noqa: E402
 
 
 def run(net, info, content, style_path, plan, device):
@@ -54,7 +54,7 @@ def run(net, info, content, style_path, plan, device):
         def record(step, terms, final_stage=final_stage, before=before, pixels=hw[0] * hw[1]):
             if final_stage:
                 work = (before + step * pixels) / (height * width)
-                trace.append((time.perf_counter() - started, work, float(terms[0, 3])))
+                trace.append((time.perf_counter() - started, work, float(terms[0, TOTAL])))
 
         x = optimize(
             net, stage_content, grams, weights, method, init, on_progress=record, progress_every=1

@@ -34,7 +34,7 @@ from nst.images import load_image  # noqa: E402
 from nst.losses import LossWeights  # noqa: E402
 from nst.quality import Judge  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
-from nst.stylize import Method, optimize  # noqa: E402
+from nst.stylize import TOTAL, Method, optimize  # noqa: E402
 
 CONTENTS = sorted((REPO / "data" / "content").iterdir())
 STYLES = sorted((REPO / "data" / "style").iterdir())
@@ -88,7 +88,7 @@ def main() -> None:
                 outcome = optimize(net, photo, grams, weights, method, photo)
                 result, seconds = outcome.image, time.perf_counter() - started
                 # How much the last third of the steps still lowered the loss.
-                total = outcome.history[:, 0, 3]
+                total = outcome.history[:, 0, TOTAL]
                 last_third = float(1 - total[-1] / total[(2 * len(total)) // 3 - 1])
                 images[style.name, content.name] = result[0]
                 score = judge.score(result[0], photo[0], reference)

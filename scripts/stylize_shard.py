@@ -4,9 +4,10 @@ import pandas as pd
 
 from nst.gpus import claim_gpu
 from nst.io import atomic_write
+from nst.results import SUMMARY_COLUMNS
 from nst.runtime import job_log, pick_batch_size, pick_device, set_threads, tune_allocator
 from nst.settings import PairSettings
-from nst.shard import SUMMARY_COLUMNS, Pair, ShardRunner
+from nst.shard import Pair, ShardRunner
 
 sm = snakemake  # noqa: F821  (provided by Snakemake)
 config = sm.config
@@ -30,10 +31,15 @@ with job_log(sm.log[0]) as log:
         log=log,
         max_megapixels=config["max_input_megapixels"],
     )
-    rows = runner.run([Pair.from_dict(p) for p in sm.params.pairs])
-    failed = [r for r in rows if r["status"] != "ok"]
-    for row in failed:
-        log(f"FAILED {row['style']} x {row['content']}: {row['message']}")
+    report = runner.run([Pair.from_dict(p) for p in sm.params.pairs])
+    for row in report.rows:
+        if row["status"] != "ok":
+            log(f"FAILED {row['style']} x {row['content']}: {row['message']}")
     with atomic_write(sm.output[0], "w") as handle:
-        pd.DataFrame(rows, columns=SUMMARY_COLUMNS).to_csv(handle, sep="\t", index=False)
-    log(f"shard done: {len(rows) - len(failed)} ok, {len(failed)} failed")
+        pd.DataFrame(report.rows, columns=SUMMARY_COLUMNS).to_csv(handle, sep="\t", index=False)
+    mean_batch = sum(report.batches) / max(1, len(report.batches))
+    log(
+        f"shard done: {report.reused + report.ok} ok ({report.reused} kept), "
+        f"{report.failed} failed, {report.retried} retried; "
+        f"{len(report.batches)} batch(es) of {mean_batch:.1f} images on average"
+    )

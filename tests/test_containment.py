@@ -9,6 +9,7 @@ import os
 import pytest
 
 from conftest import runner
+from nst import results as results_module
 from nst import shard as shard_module
 from nst.quality import Judge
 from nst.shard import JobError
@@ -57,18 +58,18 @@ def assert_only_c1_failed(rows, pairs, *expected):
 
 
 @pytest.mark.parametrize(
-    "target, phase",
+    "module, target, phase",
     [
-        ("preserve_color", "the colour step (preserve_color) failed"),
-        ("save_png", "writing its image and record failed"),
-        ("write_json", "writing its image and record failed"),
+        (shard_module, "preserve_color", "the colour step (preserve_color) failed"),
+        (results_module, "save_png", "writing its image and record failed"),
+        (results_module, "write_json", "writing its image and record failed"),
     ],
 )
 def test_a_failure_after_optimising_fails_that_pair_only(
-    shard_setup, monkeypatch, current_pair, target, phase
+    shard_setup, monkeypatch, current_pair, module, target, phase
 ):
     settings, pairs, weights, _ = shard_setup
-    real = getattr(shard_module, target)
+    real = getattr(module, target)
     error = ValueError("a bug in the colour step")
     if target != "preserve_color":
         error = PermissionError(errno.EACCES, "Permission denied")
@@ -77,9 +78,9 @@ def test_a_failure_after_optimising_fails_that_pair_only(
         fail_for("s/c1", error, current_pair)()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(shard_module, target, flaky)
+    monkeypatch.setattr(module, target, flaky)
     lines = []
-    rows = runner(settings, weights, lines=lines).run(pairs)
+    rows = runner(settings, weights, lines=lines).run(pairs).rows
     failed = assert_only_c1_failed(rows, pairs, phase, "run again to retry this pair")
     assert type(error).__name__ in failed["message"]
     assert failed["total_loss"] < failed["initial_loss"]  # what it did reach is kept
@@ -95,7 +96,7 @@ def test_a_failing_quality_score_fails_that_pair_only(shard_setup, monkeypatch, 
         return real(self, *args)
 
     monkeypatch.setattr(Judge, "score", flaky)
-    rows = runner(settings, weights).run(pairs)
+    rows = runner(settings, weights).run(pairs).rows
     assert_only_c1_failed(rows, pairs, "the quality score failed", "judge broke")
     assert not os.path.exists(pairs[1].output)
     assert all(by_pair(rows)[k]["style_score"] > 0 for k in ("s/c0", "s/c2"))
@@ -114,7 +115,7 @@ def test_a_batch_that_fails_is_run_pair_by_pair(shard_setup, monkeypatch):
 
     monkeypatch.setattr(shard_module.ShardRunner, "_optimize", breaks_on_c1)
     lines = []
-    rows = runner(settings, weights, batch_size=3, lines=lines).run(pairs)
+    rows = runner(settings, weights, batch_size=3, lines=lines).run(pairs).rows
     assert_only_c1_failed(rows, pairs, "optimising failed: IndexError: a bug of ours")
     assert any("a batch of 3 failed" in line for line in lines)
 
@@ -129,7 +130,7 @@ def test_a_bug_while_reading_fails_that_pair_only(shard_setup, monkeypatch):
         return real(path, *args)
 
     monkeypatch.setattr(shard_module, "sha256_file", flaky)
-    rows = runner(settings, weights).run(pairs)
+    rows = runner(settings, weights).run(pairs).rows
     assert_only_c1_failed(rows, pairs, "reading its images and style targets failed: KeyError")
 
 
@@ -139,7 +140,7 @@ def test_a_full_disk_or_a_network_that_cannot_load_ends_the_job(shard_setup, mon
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(shard_module, "save_png", disk_full)
+    monkeypatch.setattr(results_module, "save_png", disk_full)
     with pytest.raises(JobError, match=r"disk full while writing .*c0.png: free some space"):
         runner(settings, weights).run(pairs)
 
@@ -161,7 +162,7 @@ def test_a_damaged_record_or_truncated_image_is_made_again(shard_setup):
     data = open(pairs[1].output, "rb").read()
     open(pairs[1].output, "wb").write(data[: len(data) // 2])
     lines = []
-    rows = runner(settings, weights, lines=lines).run(pairs)
+    rows = runner(settings, weights, lines=lines).run(pairs).rows
     assert any("3 pairs: 1 already done, 2 to run" in line for line in lines)
     assert all(row["status"] == "ok" for row in rows)
     assert open(pairs[1].output, "rb").read() != data[: len(data) // 2]

@@ -9,6 +9,7 @@ import torch
 from conftest import runner, small_disk
 from nst import shard as shard_module
 from nst import style_targets
+from nst import stylize as stylize_module
 from nst.stylize import optimize as real_optimize
 
 
@@ -22,9 +23,9 @@ def test_a_diverged_pair_is_retried_with_safer_settings(shard_setup, monkeypatch
             outcome.finite[0] = False  # the first image of each first attempt blows up
         return outcome
 
-    monkeypatch.setattr(shard_module, "optimize", nan_unless_fp32)
+    monkeypatch.setattr(stylize_module, "optimize", nan_unless_fp32)
     lines = []
-    rows = runner(settings, weights, lines=lines).run(pairs)
+    rows = runner(settings, weights, lines=lines).run(pairs).rows
     assert [r["status"] for r in rows] == ["ok"] * 3
     retried = [r for r in rows if r["message"]]
     assert len(retried) == 3  # batch size 1: the first image of every batch
@@ -50,8 +51,8 @@ def test_a_pair_that_diverges_twice_fails_alone(shard_setup, monkeypatch):
         return original_optimize(self, tasks, contents, safer)
 
     monkeypatch.setattr(shard_module.ShardRunner, "_optimize", tracking)
-    monkeypatch.setattr(shard_module, "optimize", always_nan_for_c1)
-    rows = {r["pair"]: r for r in runner(settings, weights).run(pairs)}
+    monkeypatch.setattr(stylize_module, "optimize", always_nan_for_c1)
+    rows = {r["pair"]: r for r in runner(settings, weights).run(pairs).rows}
     assert rows["s/c1"]["status"] == "failed"
     assert "diverged" in rows["s/c1"]["message"] and "even with fp32" in rows["s/c1"]["message"]
     assert not os.path.exists(pairs[1].output) and not os.path.exists(pairs[1].record)
@@ -66,9 +67,9 @@ def test_out_of_gpu_memory_splits_the_batch(shard_setup, monkeypatch):
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return real_optimize(net, content, grams, weights, method, init, **kwargs)
 
-    monkeypatch.setattr(shard_module, "optimize", small_gpu)
+    monkeypatch.setattr(stylize_module, "optimize", small_gpu)
     lines = []
-    rows = runner(settings, weights, batch_size=3, lines=lines).run(pairs)
+    rows = runner(settings, weights, batch_size=3, lines=lines).run(pairs).rows
     assert [r["status"] for r in rows] == ["ok"] * 3
     assert any("out of GPU memory with 3 images; retrying as 1 + rest" in line for line in lines)
     assert any("out of GPU memory with 2 images" in line for line in lines)
@@ -80,7 +81,7 @@ def test_out_of_memory_for_one_image_is_a_clear_error(shard_setup, monkeypatch):
     def no_gpu_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 
-    monkeypatch.setattr(shard_module, "optimize", no_gpu_memory)
+    monkeypatch.setattr(stylize_module, "optimize", no_gpu_memory)
     with pytest.raises(
         RuntimeError, match="out of GPU memory for a single 40x30 image; lower size"
     ):
@@ -119,6 +120,6 @@ def test_a_pickle_in_the_cache_folder_is_never_unpickled(shard_setup, tmp_path, 
     cache.write_bytes(pickle.dumps({"64/conv1_1": Exploit()}))
     with pytest.raises(style_targets.StaleTargetsError, match="damaged style target cache"):
         style_targets.read(cache, settings.style_targets())
-    rows = runner(settings, weights).run(pairs[:1])  # the job recomputes it instead
+    rows = runner(settings, weights).run(pairs[:1]).rows  # the job recomputes it instead
     assert rows[0]["status"] == "ok"
     assert not (tmp_path / "PWNED").exists()

@@ -137,7 +137,7 @@ def test_mutated_images_are_accepted_or_rejected_never_crash_or_hang(tmp_path, s
         )
         for path in accepted.values()
     ]
-    rows = runner(replace(settings, size=32, stages=((32, 2),)), weights).run(fuzzed)
+    rows = runner(replace(settings, size=32, stages=((32, 2),)), weights).run(fuzzed).rows
     assert len(rows) == len(fuzzed) >= 3
     for row, pair in zip(rows, fuzzed):
         assert row["status"] == "ok" or row["message"], row  # an image, or a reason

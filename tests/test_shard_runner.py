@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import runner
+from conftest import runner, write_image
 from nst import style_targets
 from nst.images import load_image
 from nst.shard import Pair
@@ -15,10 +15,10 @@ from nst.shard import Pair
 def test_runs_pairs_and_logs_progress(shard_setup):
     settings, pairs, weights, _ = shard_setup
     lines = []
-    rows = runner(settings, weights, lines=lines).run(pairs)
-    assert [r["status"] for r in rows] == ["ok"] * 3
-    for row, pair in zip(rows, pairs):
-        assert row["total_loss"] < row["initial_loss"]
+    report = runner(settings, weights, lines=lines).run(pairs)
+    assert (report.ok, report.reused, report.failed, report.batches) == (3, 0, 0, [1, 1, 1])
+    for row, pair in zip(report.rows, pairs):
+        assert row["status"] == "ok" and row["total_loss"] < row["initial_loss"]
         assert load_image(pair.output).shape == (3, 30, 40)
         record = json.loads(open(pair.record).read())
         assert record["row"] == row and len(record["history"]["rows"]) == 6
@@ -31,10 +31,8 @@ def test_a_rerun_keeps_finished_pairs_and_redoes_missing_ones(shard_setup):
     runner(settings, weights).run(pairs[:2])
     stamps = [open(p.output, "rb").read() for p in pairs[:2]]
     mtimes = [os.stat(p.output).st_mtime_ns for p in pairs[:2]]
-    lines = []
-    rows = runner(settings, weights, lines=lines).run(pairs)
-    assert any("3 pairs: 2 already done, 1 to run" in line for line in lines)
-    assert all(r["status"] == "ok" for r in rows)
+    report = runner(settings, weights).run(pairs)
+    assert (report.reused, report.ok, report.failed) == (2, 1, 0)
     assert [open(p.output, "rb").read() for p in pairs[:2]] == stamps
     assert [os.stat(p.output).st_mtime_ns for p in pairs[:2]] == mtimes
 
@@ -42,35 +40,58 @@ def test_a_rerun_keeps_finished_pairs_and_redoes_missing_ones(shard_setup):
 def test_a_changed_setting_redoes_the_pairs(shard_setup):
     settings, pairs, weights, _ = shard_setup
     runner(settings, weights).run(pairs[:1])
-    lines = []
-    runner(replace(settings, style_weight=10.0), weights, lines=lines).run(pairs[:1])
-    assert any("1 pairs: 0 already done, 1 to run" in line for line in lines)
-    lines.clear()
+    changed = replace(settings, style_weight=10.0)
+    assert runner(changed, weights).run(pairs[:1]).reused == 0
+    assert runner(changed, weights).run(pairs[:1]).reused == 1
     override = Pair(**{**pairs[0].__dict__, "overrides": {"tv_weight": 0.5}})
-    runner(replace(settings, style_weight=10.0), weights, lines=lines).run([override])
-    assert any("0 already done, 1 to run" in line for line in lines)
+    assert runner(changed, weights).run([override]).reused == 0
 
 
 def test_batched_results_equal_one_at_a_time(shard_setup, tmp_path):
     settings, pairs, weights, _ = shard_setup
-    one = runner(settings, weights, batch_size=1).run(pairs)
+    one = runner(settings, weights, batch_size=1).run(pairs).rows
     singles = [load_image(p.output) for p in pairs]
     batched_pairs = [
         Pair(**{**p.__dict__, "output": p.output + ".b.png", "record": p.record + ".b"})
         for p in pairs
     ]
-    lines = []
-    many = runner(settings, weights, batch_size=3, lines=lines).run(batched_pairs)
-    assert any("start 3 pair(s)" in line for line in lines)
-    for a, b, single, pair in zip(one, many, singles, batched_pairs):
+    report = runner(settings, weights, batch_size=3).run(batched_pairs)
+    assert report.batches == [3]
+    for a, b, single, pair in zip(one, report.rows, singles, batched_pairs):
         assert b["total_loss"] == pytest.approx(a["total_loss"], rel=1e-3)
         assert (load_image(pair.output) - single).abs().max() <= 2 / 255
+
+
+def test_pairs_batch_by_shape_whatever_their_order(shard_setup, tmp_path):
+    """Mixed shapes in a shard: each shape's pairs share batches, full but the last."""
+    settings, pairs, weights, _ = shard_setup
+    wide = write_image(tmp_path / "content" / "wide.png", 20, 40, seed=5)
+    mixed = []
+    for i in range(5):
+        template = pairs[i % len(pairs)]
+        content = str(wide) if i % 2 else template.content
+        mixed.append(
+            Pair(
+                **{
+                    **template.__dict__,
+                    "key": f"s/m{i}",
+                    "content": content,
+                    "output": str(tmp_path / "mixed" / f"m{i}.png"),
+                    "record": str(tmp_path / "mixed" / f"m{i}.json"),
+                }
+            )
+        )
+    report = runner(settings, weights, batch_size=2).run(mixed)
+    assert report.ok == 5
+    assert sorted(report.batches) == [1, 2, 2]  # 3 of 30x40 (2 + 1), 2 of 20x40
+    shapes = {row["pair"]: (row["height"], row["width"]) for row in report.rows}
+    assert shapes == {f"s/m{i}": (20, 40) if i % 2 else (30, 40) for i in range(5)}
 
 
 def test_an_unreadable_content_fails_its_pair_only(shard_setup):
     settings, pairs, weights, _ = shard_setup
     open(pairs[1].content, "wb").write(b"not an image any more")
-    rows = runner(settings, weights).run(pairs)
+    rows = runner(settings, weights).run(pairs).rows
     assert [r["status"] for r in rows].count("ok") == 2
     failed = next(r for r in rows if r["status"] == "failed")
     assert "c1.png" in failed["message"] and "not an image" in failed["message"]
@@ -81,7 +102,7 @@ def test_a_damaged_style_cache_is_recomputed_not_used(shard_setup):
     good = open(cache, "rb").read()
     open(cache, "wb").write(good[: len(good) // 2])
     lines = []
-    rows = runner(settings, weights, lines=lines).run(pairs[:1])
+    rows = runner(settings, weights, lines=lines).run(pairs[:1]).rows
     assert rows[0]["status"] == "ok"
     assert any("damaged style target cache" in line and "recomputing" in line for line in lines)
     style_targets.read(cache, settings.style_targets())  # valid again
@@ -96,6 +117,6 @@ def test_a_cache_made_with_other_settings_is_refused(shard_setup):
 
 def test_bf16_runs_end_in_fp32_and_record_the_precision(shard_setup):
     settings, pairs, weights, _ = shard_setup
-    rows = runner(replace(settings, precision="bf16"), weights).run(pairs[:1])
+    rows = runner(replace(settings, precision="bf16"), weights).run(pairs[:1]).rows
     assert rows[0]["status"] == "ok" and rows[0]["precision"] == "bf16"
     assert rows[0]["total_loss"] < rows[0]["initial_loss"]

@@ -4,8 +4,8 @@ For every pair the job first checks its record: a pair whose image exists and
 was made from the same inputs and settings (same fingerprint) is kept as it is,
 so a rerun after a crash or after adding photos only does the missing work, and a
 changed setting redoes exactly the pairs it affects.  Pending pairs of the same
-size are optimised together in batches.  Each image and each record is written
-atomically, image first, so a record always describes a complete image.
+size are optimised together in batches (nst.batches), through their stages
+(nst.stylize.optimize_stages); results are written by nst.results.
 
 Whatever goes wrong with one pair (an unreadable file, the colour step, the score,
 writing its files, a bug) ends that pair as a `failed` row whose message says what
@@ -18,55 +18,28 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
-import os
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import groupby
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import torch
 
 from . import style_targets
 from .backbones import build_backbone
 from .backbones.base import FeatureExtractor
+from .batches import plan_batches
 from .catalog import network
 from .color import preserve_color
-from .images import DEFAULT_MAX_MEGAPIXELS, ImageError, load_image, resize, save_png, scaled_size
-from .io import canonical_json, remove_stale_parts, sha256_file, write_json
+from .images import DEFAULT_MAX_MEGAPIXELS, ImageError, load_image, resize
+from .io import remove_stale_parts, sha256_file
 from .losses import LossWeights
 from .quality import Judge
+from .results import fingerprint, finished_row, write_result
 from .runtime import resolve_precision
 from .settings import PairSettings
-from .stylize import TERMS, Method, Outcome, optimize
+from .stylize import Method, Stage, StagedOutcome, Terms, optimize_stages
 from .weights import WeightsError
-
-SUMMARY_COLUMNS = [
-    "pair",
-    "content",
-    "style",
-    "backbone",
-    "width",
-    "height",
-    "optimizer",
-    "steps",
-    "content_loss",
-    "style_loss",
-    "tv_loss",
-    "total_loss",
-    "initial_loss",
-    "style_score",
-    "content_score",
-    "seconds",
-    "device",
-    "precision",
-    "seed",
-    "output",
-    "status",
-    "message",
-]
 
 
 class JobError(RuntimeError):
@@ -172,42 +145,6 @@ class StyleTargetCache:
         return self.loaded[cache_path]
 
 
-def fingerprint(
-    settings: PairSettings, seed: int, content_sha: str, styles: Sequence[tuple[str, float]]
-) -> str:
-    """Identity of a result: everything that changes the image, and nothing else."""
-    init = settings.init
-    init_sha = sha256_file(init) if init not in ("content", "noise") else init
-    payload = {
-        "settings": {**settings.to_params(), "init": init_sha},
-        "seed": seed,
-        "content": content_sha,
-        "styles": [list(s) for s in styles],
-    }
-    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-
-
-def finished_row(pair: Pair, fp: str) -> dict | None:
-    """The summary row of a complete result with this fingerprint, or None."""
-    try:
-        record = json.loads(Path(pair.record).read_text())
-        size = os.stat(pair.output).st_size
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("row"), dict):
-        return None  # damaged by hand: made again
-    if record.get("fingerprint") != fp or record.get("image_bytes", size) != size:
-        return None  # other settings or inputs, or an image truncated or replaced since
-    # Names come from this run (a record may predate a column or a renamed file).
-    return {
-        **record["row"],
-        "pair": pair.key,
-        "content": pair.content_name,
-        "style": pair.style_name,
-        "output": pair.output,
-    }
-
-
 def base_row(task: Task, device: str) -> dict:
     s = task.settings
     return {
@@ -240,72 +177,29 @@ SAFER_LR = 0.25
 SAFER = f"fp32 and {SAFER_LR:g} x the learning rate"
 
 
-class BatchResult:
-    """The outcome of a batch over all its stages, per image."""
 
-    def __init__(self, size: int, retried: bool = False):
-        self.stages: list[tuple[int, Outcome]] = []
-        self.retried = [retried] * size
+@dataclass
+class ShardReport:
+    """What a job did: a summary row per pair, and counts."""
 
-    def add_stage(self, size: int, outcome: Outcome) -> None:
-        self.stages.append((size, outcome))
+    rows: list[dict] = field(default_factory=list)
+    reused: int = 0  # finished before, kept as they were
+    ok: int = 0  # optimised now
+    failed: int = 0
+    retried: int = 0  # diverged once, optimised again with SAFER settings
+    batches: list[int] = field(default_factory=list)  # images per batch, in order
 
-    @property
-    def last(self) -> Outcome:
-        return self.stages[-1][1]
 
-    @property
-    def image(self) -> torch.Tensor:
-        return self.last.image
+@dataclass
+class Loaded:
+    """A pending pair with its content image at the working size."""
 
-    @property
-    def final(self) -> torch.Tensor:
-        return self.last.final
+    task: Task
+    content: torch.Tensor  # (3, H, W) on the CPU
 
     @property
-    def steps(self) -> int:
-        return sum(outcome.steps_done for _, outcome in self.stages)
-
-    def initial(self, b: int) -> float:
-        return float(self.stages[0][1].history[0, b, 3])
-
-    def ok(self, b: int) -> bool:
-        """Finite, and better than where it started (else it diverged)."""
-        final = float(self.final[b, 3])
-        return bool(self.last.finite[b]) and final <= self.initial(b)
-
-    def curve(self, b: int) -> dict:
-        """Image b's loss terms at every step of every stage (for plots)."""
-        return {
-            "columns": ["size", "step", *TERMS],
-            "rows": [
-                [size, step + 1, *values[b].tolist()]
-                for size, outcome in self.stages
-                for step, values in enumerate(outcome.history)
-            ],
-        }
-
-    def extend(self, other: BatchResult) -> None:
-        """Append another batch's images (same stages) after this one's."""
-        for (_, mine), (_, theirs) in zip(self.stages, other.stages):
-            mine.image = torch.cat([mine.image, theirs.image])
-            mine.final = torch.cat([mine.final, theirs.final])
-            mine.finite = torch.cat([mine.finite, theirs.finite])
-            steps = min(mine.history.shape[0], theirs.history.shape[0])
-            mine.history = torch.cat([mine.history[:steps], theirs.history[:steps]], dim=1)
-        self.retried += other.retried
-
-    def replace(self, indices: list[int], other: BatchResult) -> None:
-        """Put another batch's results (one per index) in place of these images."""
-        for (_, mine), (_, theirs) in zip(self.stages, other.stages):
-            for j, b in enumerate(indices):
-                mine.image[b] = theirs.image[j]
-                mine.final[b] = theirs.final[j]
-                mine.finite[b] = theirs.finite[j]
-                steps = min(mine.history.shape[0], theirs.history.shape[0])
-                mine.history[:steps, b] = theirs.history[:steps, j]
-        for b in indices:
-            self.retried[b] = True
+    def batch_key(self) -> tuple:
+        return tuple(self.content.shape[-2:]), self.task.settings.stages
 
 
 class ShardRunner:
@@ -352,85 +246,88 @@ class ShardRunner:
             self.log(f"loaded {net.key} on {self.device} in {time.perf_counter() - started:.1f} s")
         return self._net
 
-    def run(self, pairs: Sequence[Pair]) -> list[dict]:
+    def run(self, pairs: Sequence[Pair]) -> ShardReport:
+        """Every pair's row: kept when finished with these settings, else optimised."""
         stale = remove_stale_parts(path for p in pairs for path in (p.output, p.record))
         if stale:
             self.log(f"removed {stale} temporary file(s) left by an interrupted job")
-        rows, tasks, reused = [], [], 0
+        report = ShardReport()
+        pending = []
         for pair in pairs:
-            settings = self.settings.with_overrides(pair.overrides)
-            seed = pair_seed(settings, pair)
-            try:
-                targets = [(self.targets.get(style, cache), w) for style, cache, w in pair.styles]
-                fp = fingerprint(
-                    settings, seed, sha256_file(pair.content), [(sha, w) for (_, sha), w in targets]
-                )
-                row = finished_row(pair, fp)
-            except Exception as err:
-                rows.append(self._failed(Task(pair, settings, seed, "", []), "reading", err))
-                continue
-            if row is not None:
-                rows.append(row)
-                reused += 1
+            task_or_row = self._task(pair)
+            if isinstance(task_or_row, Task):
+                pending.append(task_or_row)
             else:
-                tasks.append(Task(pair, settings, seed, fp, [(t, w) for (t, _), w in targets]))
-        self.log(f"{len(pairs)} pairs: {reused} already done, {len(tasks)} to run")
-        for batch in self._batches(tasks):
-            rows.extend(self._run_batch(batch))
-        return rows
-
-    def _batches(self, tasks: list[Task]) -> list[list[Task]]:
-        """Same-size tasks with the same stages, in chunks of batch_size."""
-        sized = []
-        for task in tasks:
+                report.rows.append(task_or_row)
+                report.reused += task_or_row["status"] == "ok"
+        self.log(f"{len(pairs)} pairs: {report.reused} already done, {len(pending)} to run")
+        loaded = []
+        for task in pending:
             try:
                 content = load_image(
                     task.pair.content, task.settings.size, max_megapixels=self.max_megapixels
                 )
             except Exception as err:
-                sized.append((None, task, self._failed(task, "reading", err)))
+                report.rows.append(self._failed(task, "reading", err))
                 continue
-            sized.append((tuple(content.shape[-2:]), task, content))
-        batches = []
-        key = lambda item: (str(item[0]), str(item[1].settings.stages))  # noqa: E731
-        for _, group in groupby(sorted(sized, key=key), key=key):
-            group = list(group)
-            for start in range(0, len(group), self.batch_size):
-                batches.append(group[start : start + self.batch_size])
-        return batches
+            loaded.append(Loaded(task, content))
+        for batch in plan_batches(loaded, lambda item: item.batch_key, self.batch_size):
+            report.batches.append(len(batch))
+            self._run_batch([item.task for item in batch], [item.content for item in batch], report)
+        report.failed = sum(row["status"] != "ok" for row in report.rows)
+        report.ok = len(report.rows) - report.failed - report.reused
+        return report
 
-    def _run_batch(self, batch: list) -> list[dict]:
-        if batch[0][0] is None:  # unreadable content images: their failed rows
-            return [row for _, _, row in batch]
-        tasks = [task for _, task, _ in batch]
-        contents = torch.stack([content for _, _, content in batch])
+    def _task(self, pair: Pair) -> Task | dict:
+        """The pair's task, or its row: finished already, or failed reading its inputs."""
+        settings = self.settings.with_overrides(pair.overrides)
+        seed = pair_seed(settings, pair)
+        try:
+            targets = [(self.targets.get(style, cache), w) for style, cache, w in pair.styles]
+            shas = [(sha, w) for (_, sha), w in targets]
+            fp = fingerprint(settings, seed, sha256_file(pair.content), shas)
+            row = finished_row(pair, fp)
+        except Exception as err:
+            return self._failed(Task(pair, settings, seed, "", []), "reading", err)
+        if row is not None:
+            return row
+        return Task(pair, settings, seed, fp, [(t, w) for (t, _), w in targets])
+
+    def _run_batch(
+        self, tasks: list[Task], contents: list[torch.Tensor], report: ShardReport
+    ) -> None:
+        """Optimise a batch of same-size pairs (retrying those that diverge) and finish
+        each into the report; if the batch fails, each pair alone finds out which one
+        broke it."""
+        batch = torch.stack(contents)
         started = time.perf_counter()
         try:
-            result = self._optimize_or_split(tasks, contents)
+            result = self._optimize_or_split(tasks, batch)
             diverged = [b for b in range(len(tasks)) if not result.ok(b)]
             if diverged:
                 self.log(f"{len(diverged)} pair(s) diverged; retrying them with {SAFER}")
-                retry = self._optimize_or_split(
-                    [tasks[b] for b in diverged], contents[diverged], True
-                )
+                retry = self._optimize_or_split([tasks[b] for b in diverged], batch[diverged], True)
                 result.replace(diverged, retry)
         except Exception as err:
-            if len(batch) == 1:
-                return [self._failed(tasks[0], "optimising", err)]
+            if len(tasks) == 1:
+                report.rows.append(self._failed(tasks[0], "optimising", err))
+                return
             fatal = job_error(err)
             if fatal:
                 raise fatal from err
-            # Which pair broke the batch is unknown: each one alone finds out.
-            self.log(f"a batch of {len(batch)} failed ({err}); running its pairs one by one")
-            return [row for item in batch for row in self._run_batch([item])]
+            self.log(f"a batch of {len(tasks)} failed ({err}); running its pairs one by one")
+            for task, content in zip(tasks, contents):
+                self._run_batch([task], [content], report)
+            return
+        report.retried += sum(result.retried)
         seconds = (time.perf_counter() - started) / len(tasks)
-        rows = [self._finish(task, result, b, contents[b], seconds) for b, task in enumerate(tasks)]
+        for b, task in enumerate(tasks):
+            report.rows.append(self._finish(task, result, b, batch[b], seconds))
         self.log(f"done {len(tasks)} pair(s) in {seconds * len(tasks):.1f} s")
-        return rows
 
     def _optimize_or_split(
         self, tasks: list[Task], contents: torch.Tensor, safer: bool = False
-    ) -> BatchResult:
+    ) -> StagedOutcome:
         """Optimise a batch; if the GPU runs out of memory, do it in two halves."""
         try:
             return self._optimize(tasks, contents, safer)
@@ -447,71 +344,74 @@ class ShardRunner:
             first.extend(self._optimize_or_split(tasks[half:], contents[half:], safer))
             return first
 
-    def _optimize(self, tasks: list[Task], contents: torch.Tensor, safer: bool) -> BatchResult:
+    def _optimize(self, tasks: list[Task], contents: torch.Tensor, safer: bool) -> StagedOutcome:
         """Run every stage (coarse to fine) for a batch of same-size pairs."""
         net = self.network()
-        contents = contents.to(self.device)
+        s0 = tasks[0].settings  # the batch shares its stages and method (nst.batches)
+        precision = "fp32" if safer else self.precision
+        stages = [
+            Stage(
+                size,
+                Method.from_settings(
+                    s0, steps, precision, lr_scale=SAFER_LR if safer else 1.0
+                ),
+                self._grams(tasks, s0.style_sizes[index]),
+            )
+            for index, (size, steps) in enumerate(s0.stages)
+        ]
+        weights = LossWeights(
+            *(
+                torch.tensor([getattr(t.settings, k) for t in tasks], device=self.device)
+                for k in ("content_weight", "style_weight", "tv_weight")
+            )
+        )
         height, width = contents.shape[-2:]
-        s0 = tasks[0].settings
-        x, result = None, BatchResult(len(tasks), retried=safer)
-        for stage, (size, steps) in enumerate(s0.stages):
-            stage_hw = scaled_size(height, width, size)
-            content = resize(contents, stage_hw)
-            init = self._init(tasks, content) if x is None else resize(x, stage_hw).to(self.device)
-            method = Method.from_settings(
-                s0,
-                steps=steps,
-                precision="fp32" if safer else self.precision,
-                lr_scale=SAFER_LR if safer else 1.0,
-            )
-            style_size = s0.style_sizes[stage]
-            grams = {
-                layer: torch.stack(
-                    [sum(w * t[f"{style_size}/{layer}"] for t, w in task.targets) for task in tasks]
-                ).to(self.device)
-                for layer in method.style_layers
-            }
-            weights = LossWeights(
-                *(
-                    torch.tensor([getattr(t.settings, k) for t in tasks], device=self.device)
-                    for k in ("content_weight", "style_weight", "tv_weight")
-                )
-            )
+        keys = ", ".join(t.pair.key for t in tasks)
+
+        def on_stage(index: int, hw: tuple[int, int]) -> Callable[[int, torch.Tensor], None]:
             label = (
-                f"{len(tasks)} pair(s) {width}x{height}, stage {stage + 1}/{len(s0.stages)}"
-                f" at {stage_hw[1]}x{stage_hw[0]}"
+                f"{len(tasks)} pair(s) {width}x{height}, stage {index + 1}/{len(stages)}"
+                f" at {hw[1]}x{hw[0]}"
             )
-            self.log(f"start {label}: {', '.join(t.pair.key for t in tasks)}")
-            outcome = optimize(
-                net,
-                content,
-                grams,
-                weights,
-                method,
-                init,
-                on_progress=self._progress(label, steps, time.perf_counter()),
-                progress_every=self.progress_every,
-            )
-            result.add_stage(size, outcome)
-            x = outcome.image
-        return result
+            self.log(f"start {label}: {keys}")
+            return self._progress(label, stages[index].method.steps, time.perf_counter())
+
+        return optimize_stages(
+            net,
+            contents.to(self.device),
+            stages,
+            weights,
+            init=lambda content: self._init(tasks, content),
+            on_stage=on_stage,
+            progress_every=self.progress_every,
+            retried=safer,
+        )
+
+    def _grams(self, tasks: list[Task], style_size: int) -> dict[str, torch.Tensor]:
+        """Each layer's (B, C, C) style targets at this style size (blends summed)."""
+        return {
+            layer: torch.stack(
+                [sum(w * t[f"{style_size}/{layer}"] for t, w in task.targets) for task in tasks]
+            ).to(self.device)
+            for layer in self.settings.style_layers
+        }
 
     def _finish(
-        self, task: Task, result: BatchResult, b: int, content: torch.Tensor, seconds: float
+        self, task: Task, result: StagedOutcome, b: int, content: torch.Tensor, seconds: float
     ) -> dict:
         """The pair's summary row; for a good result also its image and record, in that order."""
         row = base_row(task, str(self.device))
-        final = result.final[b].tolist()
+        terms = result.last.terms(b)
         row.update(
             precision=self.precision,
             width=int(content.shape[-1]),
             height=int(content.shape[-2]),
             steps=result.steps,
-            content_loss=final[0],
-            style_loss=final[1],
-            tv_loss=final[2],
-            total_loss=final[3],
-            initial_loss=result.initial(b),
+            content_loss=terms.content,
+            style_loss=terms.style,
+            tv_loss=terms.tv,
+            total_loss=terms.total,
+            initial_loss=result.initial_total(b),
             seconds=round(seconds, 3),
         )
         if result.retried[b]:
@@ -525,27 +425,11 @@ class ShardRunner:
             return row
         phase = "colour"
         try:
-            image = preserve_color(result.image[b], content, task.settings.preserve_color)
+            image = preserve_color(result.last.image[b], content, task.settings.preserve_color)
             phase = "scoring"
             row.update(self._score(task, image, content), status="ok")
             phase = "writing"
-            save_png(
-                image,
-                task.pair.output,
-                {
-                    "nst:fingerprint": task.fingerprint,
-                    "nst:settings": canonical_json(task.settings.to_params()),
-                },
-            )
-            write_json(
-                task.pair.record,
-                {
-                    "fingerprint": task.fingerprint,
-                    "image_bytes": os.stat(task.pair.output).st_size,
-                    "row": row,
-                    "history": result.curve(b),
-                },
-            )
+            write_result(task.pair, image, task.fingerprint, task.settings, row, result.curve(b))
         except Exception as err:
             return self._failed(task, phase, err, row)
         return row
@@ -590,11 +474,11 @@ class ShardRunner:
         self, label: str, steps: int, started: float
     ) -> Callable[[int, torch.Tensor], None]:
         def report(step: int, terms: torch.Tensor) -> None:
-            mean = terms.mean(0).tolist()
+            mean = Terms(*terms.mean(0).tolist())
             rate = (time.perf_counter() - started) / step
             self.log(
-                f"  {label} step {step}/{steps}: total {mean[3]:.4g} (content {mean[0]:.4g}, "
-                f"style {mean[1]:.4g}, tv {mean[2]:.4g}) {rate:.3f} s/step"
+                f"  {label} step {step}/{steps}: total {mean.total:.4g} (content "
+                f"{mean.content:.4g}, style {mean.style:.4g}, tv {mean.tv:.4g}) {rate:.3f} s/step"
             )
 
         return report
