@@ -1,9 +1,11 @@
 """Input validation: decide, before any GPU job, which files can be used.
 
-Each file is opened and fully decoded at the working size (so truncated or
-damaged files are caught here, not in the middle of a long run).  The outcome per
-file is cached by path, size and modification time, so re-validating a folder of
-5,000 photos after adding one decodes one file.
+Each file is opened and decoded (so truncated or damaged files are caught here, not
+in the middle of a long run): JPEGs at the smallest of libjpeg's scales that covers
+the working size, which still reads the whole file but costs a fraction of a full
+decode of a camera photo; style images are also resized, to look for texture.  The
+outcome per file is cached by path, size and modification time, so re-validating a
+folder of 5,000 photos after adding one decodes one file.
 
 Every file gets a Verdict: accepted (with its size and notes such as "2 frames:
 the first is used"), rejected (with the reason and what to do), or ignored
@@ -98,7 +100,7 @@ def check_file(path: Path, role: str, limits: Limits) -> Verdict:
             f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}, or move the file away",
         )
     try:
-        decoded = decode(path, long_side=limits.size, max_megapixels=limits.max_megapixels)
+        decoded = decode(path, limits.size, limits.max_megapixels, check_only=role != "style")
     except ImageError as err:
         return reject(err.reason, err.action or "replace or remove the file")
     width, height = decoded.width, decoded.height
