@@ -48,7 +48,7 @@ NO_KERNEL = {
     *"expand expand_as transpose t permute select slice unsqueeze squeeze detach alias".split(),
     *"flatten unflatten diagonal lift_fresh resolve_conj resolve_neg unbind split narrow".split(),
     *"to _to_copy clone contiguous numpy_T mT result_type broadcast_tensors view_as".split(),
-    *"resize_ as_strided_ promote_types scalar_tensor _nnpack_available is_same_size".split(),
+    *"resize_ resize_as_ as_strided_ promote_types scalar_tensor _nnpack_available".split(),
 }
 # Backward nodes of the network's layers (and of the gradient reaching the pixels).
 NETWORK_NODES = ("Convolution", "Relu", "Threshold", "Pool", "Addcmul", "Flip", "AccumulateGrad")
@@ -218,17 +218,22 @@ def kind(event) -> str:
 
 
 def launched(event) -> list:
-    """The ops under `event` that launch a kernel: those that call no such op."""
-    below = [op for child in event.cpu_children for op in launched(child)]
+    """The ops under `event` that would launch a GPU kernel: those that call no such op,
+    but not ops on CPU scalars only (on a GPU, kernel arguments), and a reduction counts
+    once (on the CPU it first fills its output)."""
     name = event.name.removeprefix("aten::")
+    if name in ("sum", "mean"):
+        return [event]
+    below = [op for child in event.cpu_children for op in launched(child)]
     if below or not event.name.startswith("aten::") or name in NO_KERNEL:
         return below
-    return [event]
+    return [event] if any(event.input_shapes) else []
 
 
 def count_ops(variant: str, net, info, size: int, batch: int, steps: int) -> Counter:
     """Ops per step by part, averaged over the last `steps` steps; also the top op names."""
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities, record_shapes=True) as prof:
         run(variant, net, info, size, batch, steps)
     step_events = sorted(
         (e for e in prof.events() if e.name == "step"), key=lambda e: e.time_range.start
