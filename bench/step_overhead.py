@@ -49,6 +49,7 @@ NO_KERNEL = {
     *"flatten unflatten diagonal lift_fresh resolve_conj resolve_neg unbind split narrow".split(),
     *"to _to_copy clone contiguous numpy_T mT result_type broadcast_tensors view_as".split(),
     *"resize_ resize_as_ as_strided_ promote_types scalar_tensor _nnpack_available".split(),
+    "is_same_size",
 }
 # Backward nodes of the network's layers (and of the gradient reaching the pixels).
 NETWORK_NODES = ("Convolution", "Relu", "Threshold", "Pool", "Addcmul", "Flip", "AccumulateGrad")
