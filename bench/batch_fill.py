@@ -80,7 +80,7 @@ def main() -> None:
         )
         for shard_size in args.shard_sizes:
             size = gpu_auto if shard_size == "auto" else int(shard_size)
-            plan = make_plan(config, accepted, size, settings)
+            plan = make_plan(config, accepted, size, settings.size, settings.stages)
             # What a job batches by: the shape it loads each content at, and the stages.
             group = {
                 key: batch_group(accepted[Path(pair["content"])], settings.size, settings.stages)

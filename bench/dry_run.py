@@ -1,17 +1,26 @@
-"""How long Snakemake takes to plan a big collection (a dry run after validation).
+"""How long Snakemake takes to plan a big collection, and what a cluster job pays.
 
-    .venv/bin/python bench/dry_run.py --contents 10000 --styles 10 [--shard-size 16] [--cpu]
+    .venv/bin/python bench/dry_run.py --contents 10000 --styles 10 [--shard-size auto]
+                                      [--cpu] [--dir DIR] [--profile FILE]
 
-Makes tiny placeholder images in a temporary folder, validates them once (as a real
-run would), then times `snakemake -n` and reports its peak memory.  The run is
-planned as a GPU run (gpus_per_job: 1: shards sized for a GPU, as on a cluster)
-unless --cpu; the default `shard_size: auto` sizes jobs by their work.
+Makes tiny placeholder images (in --dir, kept and reused between runs, or in a
+temporary folder), validates them once as a real run would, then times, each with
+its peak memory:
+  dry run         `snakemake -n` with nothing done yet;
+  no-op rerun     `snakemake -n` with every output in place (made by --touch);
+  remote job      one shard job's Snakemake run with the flags a cluster spawner adds
+                  (--mode remote --target-jobs ...), up to where its script would start
+                  (-n);
+  reference       a minimal Snakefile with one job per shard manifest (no checkpoint,
+                  the manifest as each job's only input), for the per-job ratio.
+Planned as a GPU run (gpus_per_job: 1, shards sized for a GPU, as on a cluster)
+unless --cpu.  --profile writes a cProfile of the dry run.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +33,47 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
 from conftest import snakemake_command, write_image  # noqa: E402  (the tests' helpers)
 
+REFERENCE = """
+SHARDS = sorted(p[:-4] for p in __import__("os").listdir("manifests"))
+
+rule all:
+    input: expand("done/{shard}", shard=SHARDS)
+
+rule job:
+    input: "manifests/{shard}.tsv"
+    output: "done/{shard}"
+    shell: "touch {output}"
+"""
+
+
+def timed(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Seconds and peak RSS (MB) of a command (GNU time's figure for the one process)."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, **kwargs
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    peak_mb = int(done.stderr.strip().splitlines()[-1]) / 1024
+    return seconds, peak_mb, done
+
+
+def jobs_of(output: str, rule: str) -> int:
+    return next(
+        (int(line.split()[1]) for line in output.splitlines() if line.startswith(rule + " ")), 0
+    )
+
+
+def make_collection(work: Path, contents: int, styles: int) -> None:
+    for role, count in (("content", contents), ("style", styles)):
+        folder = work / role
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            path = folder / f"{role}{i:05d}.png"
+            if not path.exists():  # patterned and 16 px: validation refuses flat or smaller
+                write_image(path, 16, 16, seed=i)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -31,16 +81,13 @@ def main() -> None:
     parser.add_argument("--styles", type=int, default=10)
     parser.add_argument("--shard-size", default="auto", help="a number, or auto")
     parser.add_argument("--cpu", action="store_true", help="plan CPU jobs (default: GPU jobs)")
+    parser.add_argument("--dir", type=Path, help="keep the collection here between runs")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the dry run here")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        for role, count in (("content", args.contents), ("style", args.styles)):
-            folder = work / role
-            folder.mkdir()
-            for i in range(count):
-                # Patterned and 16 px: validation refuses flat or smaller style images.
-                write_image(folder / f"{role}{i:05d}.png", 16, 16, seed=i)
+        work = (args.dir or Path(tmp)).resolve()
+        make_collection(work, args.contents, args.styles)
         config = yaml.safe_load((REPO / "config.yaml").read_text())
         config.update(
             content_dir=str(work / "content"),
@@ -49,31 +96,82 @@ def main() -> None:
             gpus_per_job=0 if args.cpu else 1,
         )
         (work / "config.yaml").write_text(yaml.safe_dump(config))
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
         base = snakemake_command(work, "--cores", "2", "--quiet", "all")
-        started = time.perf_counter()
-        subprocess.run([*base, "--until", "validate_inputs"], check=True)
-        validated = time.perf_counter() - started
+        validated, _, _ = timed([*base, "--until", "plan_shards"], env=env)
 
-        started = time.perf_counter()
-        done = subprocess.run([*base, "-n"], check=True, capture_output=True, text=True)
-        planned = time.perf_counter() - started
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        jobs = next(
-            (
-                line.split()[1]
-                for line in done.stdout.splitlines()
-                if line.startswith("stylize_shard")
-            ),
-            "?",
+        profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+        dry = [sys.executable, *profile, *base[1:], "-n"]
+        planned, planned_mb, done = timed(dry, env=env)
+        jobs = jobs_of(done.stdout, "stylize_shard")
+
+        mark_all_done(work, base, env)
+        rerun, rerun_mb, done = timed([*base, "-n"], env=env)
+        left = jobs_of(done.stdout, "stylize_shard")
+
+        shard = next((work / "results" / "shards").glob("*.tsv")).stem
+        remote = snakemake_command(
+            work,
+            *("--cores", "2", "--quiet", "all", "--mode", "remote", "--force", "--nolock"),
+            *("--ignore-incomplete", "--max-inventory-time", "0", "-n"),
+            *("--target-jobs", f"stylize_shard:shard={shard}"),
         )
+        remote_s, remote_mb, _ = timed(remote, env=env)
+
+        reference_s, reference_jobs = reference(work, env)
 
     pairs = args.contents * args.styles
+    per_job = 1000 * planned / max(1, jobs)
+    per_reference_job = 1000 * reference_s / max(1, reference_jobs)
     print(
         f"collection      {args.contents} x {args.styles} = {pairs} pairs,"
         f" shard_size {args.shard_size}, {'CPU' if args.cpu else 'GPU'} jobs"
     )
     print(f"validation      {validated:.1f} s (first run; later runs reuse the cache)")
-    print(f"dry run         {planned:.1f} s, {jobs} shard jobs, peak RSS {peak_mb:.0f} MB")
+    print(f"dry run         {planned:.1f} s, {jobs} shard jobs, peak RSS {planned_mb:.0f} MB")
+    print(f"no-op rerun     {rerun:.1f} s, {left} shard jobs left, peak RSS {rerun_mb:.0f} MB")
+    print(f"remote job      {remote_s:.1f} s before its script starts, peak RSS {remote_mb:.0f} MB")
+    print(f"reference       {reference_s:.1f} s for {reference_jobs} jobs (minimal Snakefile)")
+    print(
+        f"per job         {per_job:.1f} ms, reference {per_reference_job:.1f} ms: "
+        f"{per_job / per_reference_job:.2f}x"
+    )
+
+
+def mark_all_done(work: Path, base: list[str], env: dict) -> None:
+    """Every planned output made (empty) and dated in order, as after a finished run."""
+    listing = subprocess.run(
+        [*(part for part in base if part != "--quiet"), "-n"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    for line in listing.splitlines():
+        if line.strip().startswith("output:"):
+            for name in line.split(":", 1)[1].split(","):
+                path = work / name.strip()
+                if path.suffix:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.touch()
+                else:  # directory() outputs of the gallery
+                    path.mkdir(parents=True, exist_ok=True)
+    for manifest in (work / "results" / "shards").glob("*.tsv"):
+        manifest.write_text("pair\tstatus\n")
+    subprocess.run([*base, "--touch"], check=True, capture_output=True, env=env)
+
+
+def reference(work: Path, env: dict) -> tuple[float, int]:
+    """A dry run of the minimal Snakefile over this run's shard manifests (one job each)."""
+    folder = work / "reference"
+    (folder / "manifests").mkdir(parents=True, exist_ok=True)
+    shards = sorted((work / "results" / "shards").glob("*.tsv"))
+    for manifest in shards:
+        (folder / "manifests" / manifest.name).write_text(manifest.read_text())
+    (folder / "Snakefile").write_text(REFERENCE)
+    command = [sys.executable, "-m", "snakemake", "-s", str(folder / "Snakefile")]
+    seconds, _, _ = timed([*command, "-d", str(folder), "--cores", "1", "--quiet", "-n"], env=env)
+    return seconds, len(shards)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import pandas as pd
 
 from nst.gpus import claim_gpu
 from nst.io import atomic_write
+from nst.plan import read_shard_plan
 from nst.results import SUMMARY_COLUMNS
 from nst.runtime import job_log, pick_batch_size, pick_device, set_threads, tune_allocator
 from nst.settings import PairSettings
@@ -31,7 +32,7 @@ with job_log(sm.log[0]) as log:
         log=log,
         max_megapixels=config["max_input_megapixels"],
     )
-    report = runner.run([Pair.from_dict(p) for p in sm.params.pairs])
+    report = runner.run([Pair.from_dict(p) for p in read_shard_plan(sm.input.plan)])
     for row in report.rows:
         if row["status"] != "ok":
             log(f"FAILED {row['style']} x {row['content']}: {row['message']}")

@@ -206,7 +206,7 @@ def test_sheet_rows_naming_a_rejected_file_are_skipped_with_a_warning(tmp_path, 
     write_image(tmp_path / "in" / "style" / "wave.png")
     (tmp_path / "pairs.tsv").write_text("content\tstyle\ncat.png\twave.png\nnotes.png\twave.png\n")
     configure(tmp_path, vgg19_file, pairs="pairs.tsv")
-    run_snakemake(tmp_path, "--until", "validate_inputs")
+    run_snakemake(tmp_path, "--until", "plan_shards")
     done = run_snakemake(tmp_path, "-n")
     output = done.stdout + done.stderr
     assert "1 row(s) of pairs.tsv skipped: they name a file listed in " in output

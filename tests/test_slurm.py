@@ -33,7 +33,8 @@ SLURM_DIR = Path(os.environ.get("NST_SLURM_DIR", "/var/tmp/nst-slurm"))
 
 @pytest.fixture
 def workdir(tmp_path, vgg19_file):
-    """3 photos x 2 styles at 32 px, 5 steps, 2 pairs per shard: 4 pair jobs."""
+    """3 photos x 2 styles at 32 px, 5 steps, 2 pairs per shard: 3 pair jobs (a photo's
+    two styles share one, nst.shards)."""
     return tiny_workflow(tmp_path, vgg19_file)
 
 
@@ -77,7 +78,7 @@ def test_slurm_profile_asks_one_gpu_per_pair_job(workdir):
     """On a login node without GPUs, the SLURM profile still asks a GPU for every pair and
     style job (config gpus_per_job: auto), with memory and time for the shard, and packs
     pair jobs into groups; gpus_per_job: 0 makes them CPU jobs."""
-    assert snakemake(workdir, "validate_inputs", "--cores", "1").returncode == 0
+    assert snakemake(workdir, "plan_shards", "--cores", "1").returncode == 0
 
     slurm_profile = str(REPO / "profiles" / "slurm")
     for how in ("--workflow-profile", "--profile"):
@@ -86,7 +87,7 @@ def test_slurm_profile_asks_one_gpu_per_pair_job(workdir):
         assert done.returncode == 0, text
         pairs = job_blocks(text, "stylize_shard")
         styles = job_blocks(text, "style_targets")
-        assert len(pairs) == 4 and len(styles) == 2, text
+        assert len(pairs) == 3 and len(styles) == 2, text
         for block in pairs + styles:
             res = resources(block)
             assert res["gpu"] == "1" and res["mem_mb"] == "6144" and res["runtime"] == "10", block
@@ -246,18 +247,18 @@ def test_workflow_on_slurm(cluster, workdir, vgg19_file):
     calls = sbatch_calls(text)
     submitted = set(re.findall(r"has been submitted with SLURM jobid (\d+)", text))
     jobs = slurm_jobs()
-    assert len(calls) == len(submitted) == 3, calls  # 2 style jobs, 1 group of 4 pair jobs
+    assert len(calls) == len(submitted) == 3, calls  # 2 style jobs, 1 group of 3 pair jobs
     assert all(jobs[i][0] == "COMPLETED" for i in submitted)
     assert all(option(call, "--gpus") == "1" for call in calls)
     group = [c for c in calls if "--comment rule_stylize_stylize_shard" in c]
     assert len(group) == 1, calls
     # The group's jobs take turns on its one GPU: its time limit is their sum.
-    assert option(group[0], "-t") == "40" and option(group[0], "--mem") == "6144"
-    for rule in ("download_weights", "validate_inputs", "summary", "gallery"):
+    assert option(group[0], "-t") == "30" and option(group[0], "--mem") == "6144"
+    for rule in ("download_weights", "validate_inputs", "plan_shards", "summary", "gallery"):
         assert not [c for c in calls if f"--comment rule_{rule}" in c]
 
     shards = sorted((workdir / "results" / "shards").glob("*.tsv"))
-    assert len(shards) == 4
+    assert len(shards) == 3
     for shard in shards:
         log = (workdir / "logs" / "stylize" / f"{shard.stem}.log").read_text()
         found = re.search(r"SLURM job (\d+) on \S+: .*CUDA_VISIBLE_DEVICES=0\)", log)

@@ -66,7 +66,7 @@ def test_new_photo_adds_only_its_pairs(workdir):
     run_snakemake(workdir)
     before = records(workdir)
     write_image(workdir / "in" / "content" / "new.png", 30, 40, seed=7)
-    run_snakemake(workdir, "--until", "validate_inputs")
+    run_snakemake(workdir, "--until", "plan_shards")
     # A photo's styles share a shard (nst.shards): one job, the others untouched.
     assert planned(workdir)["stylize_shard"] == 1
     run_snakemake(workdir)
@@ -195,10 +195,14 @@ def test_lint_and_format_are_clean():
 
 def test_auto_shard_size_fills_jobs_by_their_work(workdir):
     """shard_size auto: pairs per job = job_minutes at the configured speed."""
-    run_snakemake(workdir, "--until", "validate_inputs")
+    run_snakemake(workdir, "--until", "plan_shards")
     pairs = 3 * 2
     # 32 px x 5 steps is 0.005 megapixel-steps a pair.
+    # The shard size is the plan's: a change replans (a checkpoint) before the dry run
+    # can count the jobs.
     update_config(workdir, shard_size="auto", job_minutes=30, seconds_per_megapixel_step=1e-3)
+    run_snakemake(workdir, "--until", "plan_shards")
     assert planned(workdir)["stylize_shard"] == 1  # thousands fit in one job
     update_config(workdir, seconds_per_megapixel_step=1e6)  # 5000 s a pair
+    run_snakemake(workdir, "--until", "plan_shards")
     assert planned(workdir)["stylize_shard"] == pairs

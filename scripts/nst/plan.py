@@ -1,32 +1,68 @@
 """The run plan: every pair with its paths, the shards, and the styles to cache.
 
-Built by the workflow after input validation, from the accepted images.  Pure
-function of the config and the file listing, cheap enough for 100,000 pairs.
+Made by the plan_shards job after input validation, from the accepted images (a pure
+function of the config and the file listing), and written to results/plan/:
+  shards/<shard>.json  each shard's pairs: the input of its job, rewritten only when
+                       they change, so that Snakemake reruns exactly the shards whose
+                       pairs changed;
+  index.json           per shard its style caches and work, and the style images: all
+                       that planning the jobs needs (a cluster job reads nothing else);
+  pairs.json           per shard its pair keys, for the check for deleted results.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .geometry import scaled_size
+from .io import atomic_write, file_signature, write_json
 from .pairs import PairSpec, all_combinations, image_keys, list_files, read_sheet, style_key
-from .settings import PairSettings
+from .resources import megapixel_steps
+from .settings import with_steps
 from .shards import Member, assign_shards
 
 
 @dataclass(frozen=True)
 class Plan:
-    pairs: dict[str, dict]  # pair key -> nst.shard.Pair fields (plain JSON for params)
+    pairs: dict[str, dict]  # pair key -> nst.shard.Pair fields (plain JSON)
     shards: dict[str, list[str]]  # shard name -> pair keys
     styles: dict[str, str]  # style key -> style image, for every style some pair uses
     skipped: list[str]  # sheet rows left out because they name a rejected file
+    work: dict[str, float]  # pair key -> its megapixel-steps (nst.resources)
 
     def shard_pairs(self, shard: str) -> list[dict]:
         return [self.pairs[key] for key in self.shards[shard]]
+
+
+@dataclass(frozen=True)
+class ShardEntry:
+    caches: list[str]  # the style target files its pairs use
+    work: float  # megapixel-steps of its pairs
+
+
+@dataclass(frozen=True)
+class PlanIndex:
+    shards: dict[str, ShardEntry]
+    styles: dict[str, str]
+    skipped: list[str]
+
+
+def plan_folder(results: str | os.PathLike) -> str:
+    return f"{results}/plan"
+
+
+def shard_plan_path(results: str | os.PathLike, shard: str) -> str:
+    return f"{plan_folder(results)}/shards/{shard}.json"
+
+
+def result_paths(results: str, key: str) -> tuple[str, str]:
+    """A pair's image and record."""
+    return f"{results}/stylized/{key}.png", f"{results}/records/{key}.json"
 
 
 def candidates(config: Mapping) -> dict[str, list[Path]]:
@@ -41,10 +77,12 @@ def make_plan(
     config: Mapping,
     accepted: Mapping[Path, tuple[int, int]],
     shard_size: int,
-    settings: PairSettings,
+    size: int,
+    stages: tuple[tuple[int, int], ...],
 ) -> Plan:
     """The pairs of the accepted files (path -> width, height as validated), in shards of
-    about `shard_size` pairs that batch together (nst.shards)."""
+    about `shard_size` pairs that batch together (nst.shards), at the working `size` and
+    the `stages` of the settings (PairSettings)."""
     results = str(Path(config["results"]))  # normalised once; joined as strings below
     found = candidates(config)
     keys = {**image_keys(found["content"]), **image_keys(found["style"])}
@@ -58,21 +96,23 @@ def make_plan(
             usable.append(spec)
         else:
             skipped.append(f"{spec.content.name} x {'+'.join(p.name for p, _ in spec.styles)}")
-    pairs, styles, members = {}, {}, []
-    stages = {}  # per steps override: with_overrides is too slow to call per pair
+    pairs, styles, members, work = {}, {}, [], {}
+    staged = {}  # per steps override
     for spec in usable:
         pair = _pair(spec, keys, results)
         pairs[pair["key"]] = pair
         for path, _ in spec.styles:
             styles[keys[path]] = str(path)
         steps = pair["overrides"].get("steps")
-        if steps not in stages:
-            stages[steps] = settings.with_overrides(pair["overrides"]).stages
-        group = batch_group(accepted[spec.content], settings.size, stages[steps])
+        if steps not in staged:
+            own = with_steps(stages, steps)
+            staged[steps] = own, megapixel_steps([own])
+        own, work[pair["key"]] = staged[steps]
+        group = batch_group(accepted[spec.content], size, own)
         members.append(Member(pair["key"], keys[spec.content], group))
     # Without a sheet every combination of accepted files is made: nothing is "skipped".
     skipped = skipped if config.get("pairs") else []
-    return Plan(pairs, assign_shards(members, shard_size), styles, skipped)
+    return Plan(pairs, assign_shards(members, shard_size), styles, skipped, work)
 
 
 def batch_group(
@@ -93,6 +133,7 @@ def style_cache_path(results: Path | str, key: str) -> str:
 # costs more than everything else here.
 def _pair(spec: PairSpec, keys: Mapping[Path, str], results: str) -> dict:
     content, style = keys[spec.content], style_key(spec.styles, keys)
+    output, record = result_paths(results, f"{style}/{content}")
     return {
         "key": f"{style}/{content}",
         "content_name": spec.content.name,
@@ -103,8 +144,8 @@ def _pair(spec: PairSpec, keys: Mapping[Path, str], results: str) -> dict:
         "styles": [
             [str(p), style_cache_path(results, keys[p]), round(w, 6)] for p, w in spec.styles
         ],
-        "output": f"{results}/stylized/{style}/{content}.png",
-        "record": f"{results}/records/{style}/{content}.json",
+        "output": output,
+        "record": record,
         "overrides": dict(spec.overrides),
     }
 
@@ -121,13 +162,15 @@ def _ok_pairs(manifest: str) -> set[str]:
         return {r["pair"] for r in csv.DictReader(handle, delimiter="\t") if r["status"] == "ok"}
 
 
-def missing_results(plan: Plan, results: str | os.PathLike) -> dict[str, list[str]]:
-    """Shard -> the pairs its manifest lists as done whose image or record is gone
-    (deleted by hand, say).  Cheap at a million pairs: one os.scandir per output folder
-    (not a stat per file), and only the manifests of shards with something missing are
-    read (normally those with failed pairs)."""
-    shards = f"{results}/shards"
-    manifests = _names(shards)
+def missing_results(
+    shards: Mapping[str, list[str]], results: str | os.PathLike
+) -> dict[str, list[str]]:
+    """Shard -> the pairs (of shard -> pair keys) its manifest lists as done whose image
+    or record is gone (deleted by hand, say).  Cheap at a million pairs: one os.scandir
+    per output folder (not a stat per file), and only the manifests of shards with
+    something missing are read (normally those with failed pairs)."""
+    results = str(results)
+    manifests = _names(f"{results}/shards")
     listed: dict[str, set[str]] = {}
 
     def exists(path: str) -> bool:
@@ -137,13 +180,12 @@ def missing_results(plan: Plan, results: str | os.PathLike) -> dict[str, list[st
         return name in listed[folder]
 
     found = {}
-    for shard, keys in plan.shards.items():
+    for shard, keys in shards.items():
         if f"{shard}.tsv" not in manifests:
             continue  # not run yet: it runs anyway
-        pairs = [plan.pairs[key] for key in keys]
-        gone = [p["key"] for p in pairs if not (exists(p["output"]) and exists(p["record"]))]
+        gone = [key for key in keys if not all(map(exists, result_paths(results, key)))]
         if gone:
-            done = _ok_pairs(f"{shards}/{shard}.tsv")
+            done = _ok_pairs(f"{results}/shards/{shard}.tsv")
             gone = [key for key in gone if key in done]
         if gone:
             found[shard] = gone
@@ -155,3 +197,65 @@ def mark_out_of_date(results: str | os.PathLike, shards: Collection[str]) -> Non
     reruns them (whose jobs keep every pair that is still complete) and what follows."""
     for shard in shards:
         os.utime(f"{results}/shards/{shard}.tsv", ns=(0, 0))
+
+
+def write_plan(plan: Plan, results: str | os.PathLike) -> int:
+    """Write the plan to results/plan/ (module docstring); returns how many shard files
+    were (re)written.  A shard file whose pairs are unchanged keeps its date, and the
+    files of shards no longer planned are removed."""
+    folder = Path(plan_folder(results))
+    (folder / "shards").mkdir(parents=True, exist_ok=True)
+    written, signatures = 0, {}
+    for shard in plan.shards:
+        pairs = plan.shard_pairs(shard)
+        # The photos' sizes and dates: a photo edited in place changes its shard's file,
+        # so the shard reruns (its pairs redo what the new photo changes).
+        for pair in pairs:
+            if pair["content"] not in signatures:
+                signatures[pair["content"]] = file_signature(pair["content"])
+        contents = {pair["content"]: signatures[pair["content"]] for pair in pairs}
+        text = json.dumps({"pairs": pairs, "contents": contents}, sort_keys=True)
+        path = Path(shard_plan_path(results, shard))
+        try:
+            if path.read_text(encoding="utf-8") == text:
+                continue
+        except OSError:
+            pass  # not there yet
+        with atomic_write(path, "w") as handle:
+            handle.write(text)
+        written += 1
+    for old in (folder / "shards").glob("*.json"):
+        if old.stem not in plan.shards:
+            old.unlink()
+    caches = {
+        shard: sorted({cache for key in keys for _, cache, _ in plan.pairs[key]["styles"]})
+        for shard, keys in plan.shards.items()
+    }
+    write_json(folder / "pairs.json", plan.shards)
+    write_json(
+        folder / "index.json",
+        {
+            "shards": {
+                shard: {"caches": caches[shard], "work": sum(plan.work[k] for k in keys)}
+                for shard, keys in plan.shards.items()
+            },
+            "styles": plan.styles,
+            "skipped": plan.skipped,
+        },
+    )
+    return written
+
+
+def read_index(path: str | os.PathLike) -> PlanIndex:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    shards = {name: ShardEntry(**entry) for name, entry in data["shards"].items()}
+    return PlanIndex(shards, data["styles"], data["skipped"])
+
+
+def read_shard_plan(path: str | os.PathLike) -> list[dict]:
+    """A shard's pairs (nst.shard.Pair fields), as its job reads them."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))["pairs"]
+
+
+def read_shard_keys(results: str | os.PathLike) -> dict[str, list[str]]:
+    return json.loads(Path(plan_folder(results), "pairs.json").read_text(encoding="utf-8"))

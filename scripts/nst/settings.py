@@ -22,6 +22,16 @@ PAIR_OVERRIDES = ("content_weight", "style_weight", "tv_weight", "steps", "seed"
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02}
 
 
+def with_steps(
+    stages: tuple[tuple[int, int], ...], steps: int | None
+) -> tuple[tuple[int, int], ...]:
+    """The stages with the final one's steps replaced (a sheet's `steps`; None: as they are)."""
+    if steps is None:
+        return stages
+    size, _ = stages[-1]
+    return (*stages[:-1], (size, int(steps)))
+
+
 def stages(size: int, steps: int, coarse_to_fine: Mapping | None) -> tuple[tuple[int, int], ...]:
     """(long side, steps) of each optimisation stage, smallest first, ending at `size`.
 
@@ -149,8 +159,7 @@ class PairSettings:
             if key in changes:
                 changes[key] = float(changes[key])
         if "steps" in overrides:
-            size, _ = self.stages[-1]
-            changes["stages"] = (*self.stages[:-1], (size, int(overrides["steps"])))
+            changes["stages"] = with_steps(self.stages, overrides["steps"])
         return replace(self, **changes)
 
     @property

@@ -1,5 +1,4 @@
 # Shared set-up: the backbone, the resolved settings, and the plan of pairs and shards.
-import csv
 import re
 import sys
 from pathlib import Path
@@ -11,7 +10,14 @@ from nst import resources
 from nst.gpus import visible_gpus
 from nst.io import is_utf8
 from nst.pairs import SheetError, read_sheet
-from nst.plan import candidates, make_plan, mark_out_of_date, missing_results
+from nst.plan import (
+    candidates,
+    mark_out_of_date,
+    missing_results,
+    read_index,
+    read_shard_keys,
+    shard_plan_path,
+)
 from nst.settings import PairSettings
 from nst.weights import WeightsError
 
@@ -120,10 +126,7 @@ def pair_mem_mb(wildcards, attempt):
 
 
 def pair_runtime(wildcards, threads, attempt):
-    pairs = plan().shard_pairs(wildcards.shard)
-    work = resources.megapixel_steps(
-        SETTINGS.with_overrides(p["overrides"]).stages for p in pairs
-    )
+    work = plan_index().shards[wildcards.shard].work
     return resources.pair_runtime_minutes(work, GPU_PER_JOB, threads, attempt)
 
 
@@ -139,81 +142,79 @@ def style_runtime(wildcards, attempt):
     return resources.style_runtime_minutes(attempt)
 
 
-try:
-    CANDIDATES = candidates(config)
-except FileNotFoundError as err:
-    raise WorkflowError(
-        f"{err}; set content_dir and style_dir in config.yaml"
-    ) from None
-except OSError as err:  # e.g. a folder without read permission
-    raise WorkflowError(f"cannot list an input folder: {err}") from None
-for role, files in CANDIDATES.items():
-    if not files:
-        raise WorkflowError(
-            f"the {role} folder {config[role + '_dir']} is empty; "
-            f"put {role} images there or point {role}_dir in config.yaml elsewhere"
-        )
-
-
-# A bad pairs sheet stops the run before any job, with every bad row named.
-if config["pairs"]:
+# The input folders, listed where the run is planned; a cluster job runs its one shard
+# and needs neither the listing nor validation's inputs (whatever the collection size).
+CANDIDATES = {"content": [], "style": []}
+if not workflow.remote_exec:
     try:
-        read_sheet(
-            config["pairs"], Path(config["content_dir"]), Path(config["style_dir"])
-        )
-    except SheetError as err:
-        raise WorkflowError(str(err)) from None
-
-_plans = {}
-
-
-def plan():
-    """The pairs and shards, built from the validated inputs (after the checkpoint)."""
-    validated = checkpoints.validate_inputs.get().output
-    accepted_tsv = validated.accepted
-    stamp = Path(accepted_tsv).stat().st_mtime_ns
-    if stamp not in _plans:
-        # csv, not split(): names with quotes or tabs are quoted in the TSV.
-        with open(accepted_tsv, newline="", encoding="utf-8") as handle:
-            accepted = {
-                Path(row["path"]): (int(row["width"]), int(row["height"]))
-                for row in csv.DictReader(handle, delimiter="\t")
-            }
+        CANDIDATES = candidates(config)
+    except FileNotFoundError as err:
+        raise WorkflowError(
+            f"{err}; set content_dir and style_dir in config.yaml"
+        ) from None
+    except OSError as err:  # e.g. a folder without read permission
+        raise WorkflowError(f"cannot list an input folder: {err}") from None
+    for role, files in CANDIDATES.items():
+        if not files:
+            raise WorkflowError(
+                f"the {role} folder {config[f'{role}_dir']} is empty; "
+                f"put {role} images there or point {role}_dir in config.yaml elsewhere"
+            )
+    # A bad pairs sheet stops the run before any job, with every bad row named.
+    if config["pairs"]:
         try:
-            _plans[stamp] = make_plan(config, accepted, SHARD_SIZE, SETTINGS)
-        except SheetError as err:  # the sheet was edited during the run
+            read_sheet(
+                config["pairs"], Path(config["content_dir"]), Path(config["style_dir"])
+            )
+        except SheetError as err:
             raise WorkflowError(str(err)) from None
+
+_indexes = {}
+
+
+def plan_index():
+    """The shards and styles of the plan (nst.plan), after the plan_shards checkpoint."""
+    index_file = checkpoints.plan_shards.get().output.index
+    stamp = Path(index_file).stat().st_mtime_ns
+    if stamp not in _indexes:
+        index = _indexes[stamp] = read_index(index_file)
         # Only where the run is planned: a cluster job runs its one shard, and neither
         # needs the scan of every output folder nor may re-date other shards' manifests.
-        gone = {} if workflow.remote_exec else missing_results(_plans[stamp], RESULTS)
-        if gone:
-            keys = [key for keys in gone.values() for key in keys]
-            logger.warning(
-                f"{len(keys)} result(s) listed as done lack their image or record (deleted "
-                f"by hand?): {', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}; "
-                f"their {len(gone)} shard(s) run again and make only what is missing"
-            )
-            mark_out_of_date(RESULTS, gone)
-        skipped = _plans[stamp].skipped
-        if skipped:
-            logger.warning(
-                f"{len(skipped)} row(s) of {config['pairs']} skipped: they name a file "
-                f"listed in {validated.rejected} "
-                f"({', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''})"
-            )
-    return _plans[stamp]
+        if not workflow.remote_exec:
+            _check_results(index)
+    return _indexes[stamp]
+
+
+def _check_results(index):
+    """Rerun the shards whose finished results were deleted; warn of skipped rows."""
+    gone = missing_results(read_shard_keys(RESULTS), RESULTS)
+    if gone:
+        keys = [key for keys in gone.values() for key in keys]
+        logger.warning(
+            f"{len(keys)} result(s) listed as done lack their image or record (deleted "
+            f"by hand?): {', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}; "
+            f"their {len(gone)} shard(s) run again and make only what is missing"
+        )
+        mark_out_of_date(RESULTS, gone)
+    if index.skipped:
+        logger.warning(
+            f"{len(index.skipped)} row(s) of {config['pairs']} skipped: they name a file "
+            f"listed in {RESULTS / 'inputs' / 'rejected.tsv'} "
+            f"({', '.join(index.skipped[:5])}{', ...' if len(index.skipped) > 5 else ''})"
+        )
 
 
 def shard_manifests(wildcards):
-    return [RESULTS / "shards" / f"{name}.tsv" for name in plan().shards]
+    return [RESULTS / "shards" / f"{name}.tsv" for name in plan_index().shards]
 
 
 def shard_inputs(wildcards):
-    pairs = plan().shard_pairs(wildcards.shard)
-    contents = sorted({p["content"] for p in pairs})
-    caches = sorted({cache for p in pairs for _, cache, _ in p["styles"]})
-    return {"weights": WEIGHTS_FILE, "contents": contents, "style_targets": caches}
+    return {
+        "weights": WEIGHTS_FILE,
+        "plan": shard_plan_path(RESULTS, wildcards.shard),
+        "style_targets": plan_index().shards[wildcards.shard].caches,
+    }
 
 
 def style_image(wildcards):
-    return plan().styles[wildcards.style]
+    return plan_index().styles[wildcards.style]

@@ -1,7 +1,8 @@
-# Input validation: runs before any pair job; bad files are listed, not fatal.
+# Input validation, then the plan of pairs and shards: both run before any pair job;
+# bad files are listed, not fatal.
 
 
-checkpoint validate_inputs:
+rule validate_inputs:
     input:
         # Broken links and names that are not UTF-8 cannot be inputs; they reach the
         # script through params (which it rejects).
@@ -29,3 +30,30 @@ checkpoint validate_inputs:
         cache=RESULTS / "inputs" / ".validation-cache.json",
     script:
         "../../scripts/validate_inputs.py"
+
+
+# Its output decides the shard jobs: a checkpoint.  Each shard's pairs go to
+# results/plan/shards/<shard>.json, rewritten only when they change (nst.plan).
+checkpoint plan_shards:
+    input:
+        accepted=rules.validate_inputs.output.accepted,
+        sheet=[config["pairs"]] if config["pairs"] else [],
+    output:
+        index=RESULTS / "plan" / "index.json",
+    log:
+        LOGS / "plan_shards.log",
+    localrule: True
+    conda:
+        "../envs/nst.yaml"
+    params:
+        inputs={
+            key: config[key]
+            for key in ("content_dir", "style_dir", "pairs", "results")
+        },
+        # Only what the plan depends on: other settings rerun the pair jobs, not this.
+        shard_size=SHARD_SIZE,
+        size=SETTINGS.size,
+        stages=SETTINGS.stages,
+        results=RESULTS,
+    script:
+        "../../scripts/plan_shards.py"

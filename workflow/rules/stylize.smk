@@ -24,7 +24,6 @@ rule stylize_shard:
         runtime=pair_runtime,
         max_batch=pair_max_batch,
     params:
-        pairs=lambda wildcards: plan().shard_pairs(wildcards.shard),
         settings=PAIR_PARAMS,
     script:
         "../../scripts/stylize_shard.py"

@@ -1,0 +1,26 @@
+"""Snakemake script: plan the pairs and shards of the accepted inputs (nst.plan)."""
+
+import csv
+import time
+from pathlib import Path
+
+from nst.plan import make_plan, write_plan
+from nst.runtime import job_log
+
+sm = snakemake  # noqa: F821  (provided by Snakemake)
+
+with job_log(sm.log[0]) as log:
+    started = time.perf_counter()
+    # csv, not split(): names with quotes or tabs are quoted in the TSV.
+    with open(sm.input.accepted, newline="", encoding="utf-8") as handle:
+        accepted = {
+            Path(row["path"]): (int(row["width"]), int(row["height"]))
+            for row in csv.DictReader(handle, delimiter="\t")
+        }
+    stages = tuple(tuple(stage) for stage in sm.params.stages)
+    plan = make_plan(sm.params.inputs, accepted, sm.params.shard_size, sm.params.size, stages)
+    written = write_plan(plan, sm.params.results)
+    log(
+        f"{len(plan.pairs)} pairs in {len(plan.shards)} shards ({written} new or changed), "
+        f"{len(plan.styles)} styles; {time.perf_counter() - started:.1f} s"
+    )
