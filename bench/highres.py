@@ -133,7 +133,8 @@ def child(args) -> None:
     image = result.image[0]
     height, width = image.shape[-2:]
     final = [t for size, _, t in stamps if size == args.child]
-    per_pass = (final[-1] - final[0]) / (len(final) - 1)
+    # Between the final scale's progress calls: needs two passes (--steps 1 is for memory).
+    per_pass = (final[-1] - final[0]) / (len(final) - 1) if len(final) > 1 else None
     scale = len(scale_sizes(args.base_size, args.child, settings.scale_factor)) - 1
     align = max(layer_strides(net, method.layers).values())
     last, union = borders(
@@ -150,9 +151,9 @@ def child(args) -> None:
                 "peak_rss": peak,
                 "seconds": seconds,
                 "per_pass": per_pass,
-                "mp_step": per_pass / (height * width / 1e6),
-                "seam_last": seam_score(image, *last),
-                "seam_all": seam_score(image, *union),
+                "mp_step": per_pass and per_pass / (height * width / 1e6),
+                "seam_last": seam_score(image, *last, align),
+                "seam_all": seam_score(image, *union, align),
                 "final": result.final[0].tolist(),
             }
         )
@@ -230,22 +231,32 @@ def quality(args) -> None:
     for run in args.runs:
         tile, overlap, shift, context = runs[run]
         name = names[run]
+        saved = OUT / f"highres_{size}_{run}.png"
         started = time.perf_counter()
-        x = resize(base, (height, width)).contiguous()
-        steps = args.quality_steps
-        out = refine(problem, x, steps, tile, overlap, args.lr, shift, margin=context).image
+        if args.reuse and saved.exists() and record(args, run).exists():
+            # An earlier invocation's result (the PNG: 8-bit) and its exact terms.
+            out, terms = load_image(saved)[None], json.loads(record(args, run).read_text())
+        else:
+            x = resize(base, (height, width)).contiguous()
+            steps = args.quality_steps
+            out = refine(
+                problem, x, steps, tile, overlap, args.lr, shift, on_pass(name, started), context
+            ).image
+            terms = exact_terms(net, info, out, content, grams, weights)
+            save_png(out[0], saved)
+            record(args, run).write_text(json.dumps(terms))
         seconds = time.perf_counter() - started
-        terms = exact_terms(net, info, out, content, grams, weights)
+        # The seams of the tiled run's grids, on this run's result: the untiled result's
+        # score there is the reference (what the network's own pattern gives).
         tiled = args.quality_tile, args.overlap if shift else 0
         last, union = borders(height, width, *tiled, args.quality_steps, align, shift)
         results[run] = terms
-        save_png(out[0], OUT / f"highres_{size}_{run}.png")
-        record(args, run).write_text(json.dumps(terms))
         print(
             f"{size} px {name}: content {terms[0]:.4g}, style {terms[1]:.4g}, "
             f"total {terms[3]:.4g}; seam score on the {args.quality_tile} px borders "
-            f"(last pass) {seam_score(out, *last):.3f}, (all passes) "
-            f"{seam_score(out, *union):.3f}; {seconds:.0f} s"
+            f"(last pass) {seam_score(out, *last, align):.3f}, (all passes) "
+            f"{seam_score(out, *union, align):.3f}, against all lines "
+            f"{seam_score(out, *last):.3f}; {seconds:.0f} s"
         )
     # The untiled reference may come from an earlier invocation with the same settings.
     untiled = record(args, "untiled")
@@ -259,6 +270,18 @@ def quality(args) -> None:
                 f"{names[run]} against untiled: content {change[0]}, style {change[1]}, "
                 f"total {change[3]}"
             )
+
+
+def on_pass(name: str, started: float):
+    """A progress line per pass on stderr (a run can take minutes on a shared CPU)."""
+
+    def report(step: int, terms: torch.Tensor) -> None:
+        elapsed = time.perf_counter() - started
+        print(
+            f"{name} pass {step}: total {float(terms[0, 3]):.4g}, {elapsed:.0f} s", file=sys.stderr
+        )
+
+    return report
 
 
 def record(args, run: str) -> Path:
@@ -339,6 +362,9 @@ def main() -> None:
         default=["untiled", "tiled"],
         help="quality runs; a missing untiled reference is read from an earlier invocation's",
     )
+    parser.add_argument(
+        "--reuse", action="store_true", help="quality runs: an earlier invocation's result"
+    )
     parser.add_argument("--backbone", default="vgg19")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -363,8 +389,12 @@ def main() -> None:
         r = json.loads(done.stdout.strip().splitlines()[-1])
         print(
             f"{size} px ({r['hw'][1]}x{r['hw'][0]}): peak RSS {r['peak_rss'] / GB:.2f} GB; "
-            f"{r['mp_step']:.1f} s per megapixel-step ({r['per_pass']:.0f} s per pass); "
-            f"seam score {r['seam_last']:.3f} (last pass's borders), {r['seam_all']:.3f} "
+            + (
+                f"{r['mp_step']:.1f} s per megapixel-step ({r['per_pass']:.0f} s per pass); "
+                if r["per_pass"]
+                else ""
+            )
+            + f"seam score {r['seam_last']:.3f} (last pass's borders), {r['seam_all']:.3f} "
             f"(all passes'); {r['seconds']:.0f} s in all"
         )
     if not args.skip_quality:

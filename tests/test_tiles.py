@@ -404,3 +404,14 @@ def test_seam_score_sees_a_jump_at_the_borders_and_not_in_noise():
     for k, c in enumerate(sorted(cols)):
         seamed[:, :, c:] += 0.1 * (-1) ** k  # a step at every vertical border
     assert seam_score(seamed, rows, cols) > 1.3
+
+
+def test_seam_score_compares_aligned_borders_with_lines_of_their_phase():
+    """A faint pattern of the network's stride (pooling) on 16-aligned borders is not a
+    seam: with period 16 the borders are compared with the other lines of that phase."""
+    image = 0.4 + 0.2 * torch.rand(3, 256, 256, generator=torch.Generator().manual_seed(1))
+    image[:, :, ::16] += 0.2  # a jump into and out of every 16th column
+    image[:, ::16, :] += 0.2
+    rows, cols = tile_edges(pass_grid(256, 256, 64, 16, 3, align=16))
+    assert seam_score(image, rows, cols) > 1.5
+    assert abs(seam_score(image, rows, cols, period=16) - 1.0) < 0.1
