@@ -23,6 +23,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 from torch import Tensor
 
 from .display import to_srgb, upright
+from .geometry import scaled_size
 from .io import atomic_write
 
 # A truncated file is an error, not a half-grey picture.
@@ -292,12 +293,6 @@ def load_image(
     Raises ImageError with the file name and the reason for anything unusable.
     """
     return decode(path, long_side, max_megapixels).image
-
-
-def scaled_size(height: int, width: int, long_side: int) -> tuple[int, int]:
-    """(H, W) with the longer side equal to `long_side`, aspect ratio kept."""
-    scale = long_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def resize_long_side(image: Tensor, long_side: int) -> Tensor:
