@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = (args.dir or Path(tmp)).resolve()
         make_collection(work, args.contents, args.styles)
+        # A kept folder starts over, except for validation's cache (a real rerun's state).
+        for old in ("results/shards", "results/plan", "results/cache", "results/gallery"):
+            shutil.rmtree(work / old, ignore_errors=True)
+        shutil.rmtree(work / ".snakemake", ignore_errors=True)
         config = yaml.safe_load((REPO / "config.yaml").read_text())
         config.update(
             content_dir=str(work / "content"),
@@ -127,7 +132,7 @@ def main() -> None:
         f"collection      {args.contents} x {args.styles} = {pairs} pairs,"
         f" shard_size {args.shard_size}, {'CPU' if args.cpu else 'GPU'} jobs"
     )
-    print(f"validation      {validated:.1f} s (first run; later runs reuse the cache)")
+    print(f"validate, plan  {validated:.1f} s (the two jobs before any shard job)")
     print(f"dry run         {planned:.1f} s, {jobs} shard jobs, peak RSS {planned_mb:.0f} MB")
     print(f"no-op rerun     {rerun:.1f} s, {left} shard jobs left, peak RSS {rerun_mb:.0f} MB")
     print(f"remote job      {remote_s:.1f} s before its script starts, peak RSS {remote_mb:.0f} MB")

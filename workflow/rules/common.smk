@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from nst.catalog import NETWORKS, resolve_backbone
 from nst import resources
 from nst.gpus import visible_gpus
-from nst.io import is_utf8
+from nst.io import listing_signature
 from nst.pairs import SheetError, read_sheet
 from nst.plan import (
     candidates,

@@ -3,15 +3,11 @@
 
 
 rule validate_inputs:
+    # The folders, not each file: Snakemake's bookkeeping per input file would cost
+    # more than validating it again.  A file added, removed, renamed or edited in place
+    # changes `listing` (the names, sizes and dates of every file), which reruns this.
     input:
-        # Broken links and names that are not UTF-8 cannot be inputs; they reach the
-        # script through params (which it rejects).
-        [
-            str(p)
-            for files in CANDIDATES.values()
-            for p in files
-            if p.exists() and is_utf8(str(p))
-        ],
+        [] if workflow.remote_exec else [config["content_dir"], config["style_dir"]],
     output:
         accepted=RESULTS / "inputs" / "accepted.tsv",
         rejected=RESULTS / "inputs" / "rejected.tsv",
@@ -23,6 +19,7 @@ rule validate_inputs:
     threads: 4
     params:
         files={role: [str(p) for p in files] for role, files in CANDIDATES.items()},
+        listing=listing_signature(p for files in CANDIDATES.values() for p in files),
         size=SETTINGS.smallest_size,
         min_side=config["min_input_side"],
         max_megapixels=config["max_input_megapixels"],
