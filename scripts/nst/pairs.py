@@ -25,8 +25,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from .io import fitting_key
 from .settings import PAIR_OVERRIDES
 
@@ -91,6 +89,8 @@ def style_key(styles: tuple[tuple[Path, float], ...], keys: Mapping[Path, str]) 
 
 def read_sheet(sheet: str | os.PathLike, content_dir: Path, style_dir: Path) -> list[PairSpec]:
     """Parse and check a pairs sheet; raise SheetError listing every bad row."""
+    import pandas as pd  # here: pair jobs import this module and never read a sheet
+
     try:
         table = pd.read_csv(
             sheet,
