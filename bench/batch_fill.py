@@ -80,10 +80,10 @@ def main() -> None:
         )
         for shard_size in args.shard_sizes:
             size = gpu_auto if shard_size == "auto" else int(shard_size)
-            plan = make_plan(config, accepted, size, settings.size, settings.stages)
+            plan = make_plan(config, accepted, size, settings.size)
             # What a job batches by: the shape it loads each content at, and the stages.
             group = {
-                key: batch_group(accepted[Path(pair["content"])], settings.size, settings.stages)
+                key: batch_group(accepted[Path(pair["content"])], settings.size)
                 for key, pair in plan.pairs.items()
             }
             batches = [

@@ -17,8 +17,7 @@ with job_log(sm.log[0]) as log:
             Path(row["path"]): (int(row["width"]), int(row["height"]))
             for row in csv.DictReader(handle, delimiter="\t")
         }
-    stages = tuple(tuple(stage) for stage in sm.params.stages)
-    plan = make_plan(sm.params.inputs, accepted, sm.params.shard_size, sm.params.size, stages)
+    plan = make_plan(sm.params.inputs, accepted, sm.params.shard_size, sm.params.size)
     written = write_plan(plan, sm.params.results)
     log(
         f"{len(plan.pairs)} pairs in {len(plan.shards)} shards ({written} new or changed), "

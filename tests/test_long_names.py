@@ -86,7 +86,7 @@ def test_plan_paths_are_bounded_and_keep_the_full_names(tmp_path):
     accepted = {path: (64, 48) for path in [*content.iterdir(), *style.iterdir()]}
     defaults = yaml.safe_load((REPO / "config.yaml").read_text())
     settings = PairSettings.from_config(defaults, network("vgg19"), "w.bin")
-    plan = make_plan(config, accepted, 4, settings.size, settings.stages)
+    plan = make_plan(config, accepted, 4, settings.size)
     assert len(plan.pairs) == len(LONG) * 2
     assert {p["content_name"] for p in plan.pairs.values()} == set(LONG)
     for pair in plan.pairs.values():

@@ -5,7 +5,7 @@ function of the config and the file listing), and written to results/plan/:
   shards/<shard>.json  each shard's pairs: the input of its job, rewritten only when
                        they change, so that Snakemake reruns exactly the shards whose
                        pairs changed;
-  index.json           per shard its style caches and work, and the style images: all
+  index.json           per shard its style caches and steps, and the style images: all
                        that planning the jobs needs (a cluster job reads nothing else);
   pairs.json           per shard its pair keys, for the check for deleted results.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,6 @@ from pathlib import Path
 from .geometry import scaled_size
 from .io import atomic_write, file_signature, write_json
 from .pairs import PairSpec, all_combinations, image_keys, list_files, read_sheet, style_key
-from .resources import megapixel_steps
-from .settings import with_steps
 from .shards import Member, assign_shards
 
 
@@ -33,7 +32,6 @@ class Plan:
     shards: dict[str, list[str]]  # shard name -> pair keys
     styles: dict[str, str]  # style key -> style image, for every style some pair uses
     skipped: list[str]  # sheet rows left out because they name a rejected file
-    work: dict[str, float]  # pair key -> its megapixel-steps (nst.resources)
 
     def shard_pairs(self, shard: str) -> list[dict]:
         return [self.pairs[key] for key in self.shards[shard]]
@@ -42,7 +40,8 @@ class Plan:
 @dataclass(frozen=True)
 class ShardEntry:
     caches: list[str]  # the style target files its pairs use
-    work: float  # megapixel-steps of its pairs
+    # [sheet steps override or None, pairs]: the shard's work, under the current settings
+    steps: list[tuple[int | None, int]]
 
 
 @dataclass(frozen=True)
@@ -78,11 +77,10 @@ def make_plan(
     accepted: Mapping[Path, tuple[int, int]],
     shard_size: int,
     size: int,
-    stages: tuple[tuple[int, int], ...],
 ) -> Plan:
     """The pairs of the accepted files (path -> width, height as validated), in shards of
-    about `shard_size` pairs that batch together (nst.shards), at the working `size` and
-    the `stages` of the settings (PairSettings)."""
+    about `shard_size` pairs that batch together (nst.shards) at the working `size`.
+    Nothing else of the settings: changing them reruns the pair jobs, not the plan."""
     results = str(Path(config["results"]))  # normalised once; joined as strings below
     found = candidates(config)
     keys = {**image_keys(found["content"]), **image_keys(found["style"])}
@@ -96,33 +94,26 @@ def make_plan(
             usable.append(spec)
         else:
             skipped.append(f"{spec.content.name} x {'+'.join(p.name for p, _ in spec.styles)}")
-    pairs, styles, members, work = {}, {}, [], {}
-    staged = {}  # per steps override
+    pairs, styles, members = {}, {}, []
     for spec in usable:
         pair = _pair(spec, keys, results)
         pairs[pair["key"]] = pair
         for path, _ in spec.styles:
             styles[keys[path]] = str(path)
-        steps = pair["overrides"].get("steps")
-        if steps not in staged:
-            own = with_steps(stages, steps)
-            staged[steps] = own, megapixel_steps([own])
-        own, work[pair["key"]] = staged[steps]
-        group = batch_group(accepted[spec.content], size, own)
+        group = batch_group(accepted[spec.content], size, pair["overrides"].get("steps"))
         members.append(Member(pair["key"], keys[spec.content], group))
     # Without a sheet every combination of accepted files is made: nothing is "skipped".
     skipped = skipped if config.get("pairs") else []
-    return Plan(pairs, assign_shards(members, shard_size), styles, skipped, work)
+    return Plan(pairs, assign_shards(members, shard_size), styles, skipped)
 
 
-def batch_group(
-    width_height: tuple[int, int], size: int, stages: tuple[tuple[int, int], ...]
-) -> str:
+def batch_group(width_height: tuple[int, int], size: int, steps: int | None = None) -> str:
     """What pairs must share to be optimised in one batch: the content's shape at the
-    working size, and the stages.  (Jobs group by the shapes they load, so a wrong
-    guess here only makes a batch smaller, never a result different.)"""
+    working size, and the stages (the same for all but a sheet's `steps`).  Jobs group by
+    the shapes and stages they load, so a wrong guess here only makes a batch smaller,
+    never a result different."""
     height, width = scaled_size(width_height[1], width_height[0], size)
-    return f"{width}x{height}:" + ",".join(f"{side}/{steps}" for side, steps in stages)
+    return f"{width}x{height}" + ("" if steps is None else f":{steps} steps")
 
 
 def style_cache_path(results: Path | str, key: str) -> str:
@@ -236,7 +227,7 @@ def write_plan(plan: Plan, results: str | os.PathLike) -> int:
         folder / "index.json",
         {
             "shards": {
-                shard: {"caches": caches[shard], "work": sum(plan.work[k] for k in keys)}
+                shard: {"caches": caches[shard], "steps": _steps(plan.shard_pairs(shard))}
                 for shard, keys in plan.shards.items()
             },
             "styles": plan.styles,
@@ -246,9 +237,17 @@ def write_plan(plan: Plan, results: str | os.PathLike) -> int:
     return written
 
 
+def _steps(pairs: list[dict]) -> list[tuple[int | None, int]]:
+    counts = Counter(pair["overrides"].get("steps") for pair in pairs)
+    return sorted(counts.items(), key=lambda item: (item[0] is not None, item[0] or 0))
+
+
 def read_index(path: str | os.PathLike) -> PlanIndex:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    shards = {name: ShardEntry(**entry) for name, entry in data["shards"].items()}
+    shards = {
+        name: ShardEntry(entry["caches"], [tuple(item) for item in entry["steps"]])
+        for name, entry in data["shards"].items()
+    }
     return PlanIndex(shards, data["styles"], data["skipped"])
 
 

@@ -18,7 +18,7 @@ from nst.plan import (
     read_shard_keys,
     shard_plan_path,
 )
-from nst.settings import PairSettings
+from nst.settings import PairSettings, with_steps
 from nst.weights import WeightsError
 
 RESULTS = Path(config["results"])
@@ -126,7 +126,10 @@ def pair_mem_mb(wildcards, attempt):
 
 
 def pair_runtime(wildcards, threads, attempt):
-    work = plan_index().shards[wildcards.shard].work
+    work = sum(
+        pairs * resources.megapixel_steps([with_steps(SETTINGS.stages, steps)])
+        for steps, pairs in plan_index().shards[wildcards.shard].steps
+    )
     return resources.pair_runtime_minutes(work, GPU_PER_JOB, threads, attempt)
 
 

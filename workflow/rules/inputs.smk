@@ -50,7 +50,6 @@ checkpoint plan_shards:
         # Only what the plan depends on: other settings rerun the pair jobs, not this.
         shard_size=SHARD_SIZE,
         size=SETTINGS.size,
-        stages=SETTINGS.stages,
         results=RESULTS,
     script:
         "../../scripts/plan_shards.py"
