@@ -113,7 +113,6 @@ def child(args) -> None:
         overlap=args.overlap,
         margin=args.margin,
         base_size=args.base_size,
-        base_steps=args.base_steps,
         steps=args.steps,
         learning_rate=args.lr,
     )

@@ -1,5 +1,7 @@
 """Resolved settings: what reaches the rules as params."""
 
+import json
+
 import pytest
 import yaml
 from snakemake.utils import validate
@@ -109,3 +111,49 @@ def test_auto_precision_is_bf16_only_where_it_pays():
         or " amx_bf16" in open("/proc/cpuinfo").read()
     )
     assert resolve_precision("auto", "cpu", retrained.auto_bf16) == ("bf16" if native else "fp32")
+
+
+def highres(**changes) -> dict:
+    return {**config()["highres"], "enabled": True, **changes}
+
+
+def test_highres_optimises_the_whole_image_at_its_base_and_refines_above():
+    s = settings(size=4096, highres=highres())
+    assert s.stages == ((512, 300),) and s.size == 4096 and s.steps == 300
+    assert s.refinement_sizes == (1024, 2048, 4096)
+    assert s.style_sizes == (512, 1024, 2048, 4096)
+    # The Grams of every scale are cached with the style, so changing the mode redoes them.
+    assert s.style_targets().style_sizes == s.style_sizes
+    assert s.highres.tile == 512 and s.highres.steps == 100
+    coarse = settings(
+        size=2048,
+        highres=highres(),
+        coarse_to_fine={"enabled": True, "start": 128, "factor": 2.0, "steps": 50},
+    )
+    assert coarse.stages == ((128, 50), (256, 50), (512, 300)) and coarse.refinement_sizes == (
+        1024,
+        2048,
+    )
+    # A sheet's steps are the whole-image stage's.
+    assert s.with_overrides({"steps": 40}).stages == ((512, 40),)
+
+
+def test_highres_that_changes_nothing_is_left_out_of_the_params():
+    """Disabled, or enabled at a size no larger than its base: the same settings and
+    params as without it (upgrading to this version or enabling it reruns nothing)."""
+    plain = settings(size=384)
+    assert settings(size=384, highres=highres()) == plain
+    assert "highres" not in plain.to_params()
+    assert settings(size=1024, highres=highres(enabled=False)) == settings(size=1024)
+
+
+def test_highres_params_round_trip_and_every_key_changes_them():
+    s = settings(size=2048, highres=highres(tile="auto", memory_budget=6.0))
+    params = s.to_params()
+    assert json.loads(json.dumps(params)) == params
+    assert PairSettings.from_params(params) == s
+    for key, value in [("tile", 256), ("overlap", 64), ("steps", 10), ("learning_rate", 0.02)]:
+        other = settings(size=2048, highres=highres(**{key: value}))
+        assert other.to_params() != settings(size=2048, highres=highres()).to_params(), key
+    with pytest.raises(ValueError, match="overlap"):
+        settings(size=2048, highres=highres(tile=128, overlap=100))

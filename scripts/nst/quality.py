@@ -31,6 +31,7 @@ from torch import Tensor
 from .backbones import build_backbone
 from .backbones.base import FeatureExtractor
 from .catalog import Network, network
+from .geometry import scaled_size
 from .images import DEFAULT_MAX_MEGAPIXELS, load_image, resize
 from .losses import gram_matrix
 
@@ -58,6 +59,12 @@ def judge_for(backbone: str) -> Network:
     if backbone == "efficientnet_lite0":
         return network("vgg19", "original")
     return network("efficientnet_lite0")
+
+
+# Larger results (highres prints) are judged downscaled to this long side, with the
+# style references scaled alike: the judge runs untiled, and a score is a ratio of
+# statistics, which a 1024 px view of a print already shows.
+JUDGE_MAX_SIDE = 1024
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,22 @@ class Judge:
             heaviest = max(images, key=lambda item: item[0])[1]
             self._references[key] = StyleReference(grams, heaviest)
         return self._references[key]
+
+    def score_pair(
+        self,
+        result: Tensor,
+        content: Tensor,
+        styles: Sequence[tuple[str, float]],
+        style_long_side: int,
+    ) -> Score:
+        """A result (3, H, W) of `content` (the same shape) against its style images
+        (path, blend weight) at the run's style size; above JUDGE_MAX_SIDE, downscaled."""
+        long_side = max(result.shape[-2:])
+        if long_side > JUDGE_MAX_SIDE:
+            hw = scaled_size(*result.shape[-2:], JUDGE_MAX_SIDE)
+            result, content = resize(result, hw), resize(content, hw)
+            style_long_side = max(1, round(style_long_side * JUDGE_MAX_SIDE / long_side))
+        return self.score(result, content, self.reference(styles, style_long_side))
 
     def score(self, result: Tensor, content: Tensor, style: StyleReference) -> Score:
         """result, content: (3, H, W) in [0, 1], the same shape."""

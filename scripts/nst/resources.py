@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
+from .settings import HighresSettings, PairSettings, with_steps
+
 CPU_SECONDS_PER_MEGAPIXEL_STEP = 30
 GPU_SECONDS_PER_MEGAPIXEL_STEP = 0.5
 # Start-up: imports, CUDA, loading the weights and the style targets.
@@ -29,6 +31,15 @@ GPU_JOB_HOST_MB = 6144
 CPU_JOB_BASE_MB = 2048
 CPU_MB_PER_PIXEL = 6e-3
 STYLE_MB_PER_PIXEL = 2e-3  # a style job: one forward pass per style size
+STYLE_UNTILED_MAX = 1536  # larger style sizes are computed tile by tile
+# Highres (nst.highres): the image-sized buffers of a refinement scale (image, gradient,
+# Adam's moments, content, start, temporaries: 8 x 3 channels x 4 bytes per pixel),
+# beside one tile's graph at CPU_MB_PER_PIXEL, and what a refinement pass costs against
+# an L-BFGS step per pixel: two sweeps over overlapping tiles (bench/highres.py).
+HIGHRES_IMAGE_BUFFERS = 8
+HIGHRES_IMAGE_MB_PER_PIXEL = HIGHRES_IMAGE_BUFFERS * 3 * 4 / 1e6
+HIGHRES_PASS_COST = 2.0
+HIGHRES_AUTO_TILE = 1024  # what tile: auto is counted as without a memory_budget
 SHORTEST_JOB_MINUTES = 10
 # What a pair job is sized by (shard_size: auto): the expected, not the worst, speed.
 # CPU: VGG19 ran 2.05 s/step at 512 px on 2 threads here (bench/step_speed.py), about
@@ -50,6 +61,16 @@ def megapixel_steps(stages_per_pair: Iterable[Sequence[tuple[int, int]]]) -> flo
     return sum(size * size * steps for stages in stages_per_pair for size, steps in stages) / 1e6
 
 
+def pair_work(settings: PairSettings, steps: int | None = None) -> float:
+    """Megapixel-steps of one pair: its whole-image stages (`steps`: a sheet's override
+    of the last one's) plus its highres passes, each counted as HIGHRES_PASS_COST steps."""
+    work = megapixel_steps([with_steps(settings.stages, steps)])
+    if settings.highres:
+        passes = [(size, settings.highres.steps) for size in settings.refinement_sizes]
+        work += HIGHRES_PASS_COST * megapixel_steps([passes])
+    return work
+
+
 def expected_seconds_per_megapixel_step(gpus: int, threads: int) -> float:
     if gpus:
         return EXPECTED_GPU_SECONDS_PER_MEGAPIXEL_STEP
@@ -64,11 +85,36 @@ def pairs_per_job(job_minutes: float, pair_work: float, seconds_per_megapixel_st
     return max(1, min(MAX_PAIRS_PER_JOB, int(seconds / per_pair)))
 
 
-def pair_mem_mb(gpus: int, size: int, batch_size: int | str, attempt: int = 1) -> int:
-    """Host memory of a pair job, MB (batch_size as configured: auto is 1 on CPU)."""
+def pair_mem_mb(
+    gpus: int,
+    size: int,
+    batch_size: int | str,
+    attempt: int = 1,
+    highres: HighresSettings | None = None,
+) -> int:
+    """Host memory of a pair job, MB (batch_size as configured: auto is 1 on CPU).
+
+    With highres the whole image is optimised only up to its base size; above, a
+    scale holds image buffers at `size` (on the host, also beside a GPU) and one tile's
+    graph (on the CPU)."""
     batch = 1 if batch_size == "auto" else int(batch_size)
-    mb = GPU_JOB_HOST_MB if gpus else CPU_JOB_BASE_MB + CPU_MB_PER_PIXEL * size**2 * batch
+    if highres is None:
+        per_image = 0 if gpus else CPU_MB_PER_PIXEL * size**2
+    else:
+        buffers = HIGHRES_IMAGE_MB_PER_PIXEL * size**2
+        whole = 0 if gpus else CPU_MB_PER_PIXEL * highres.base_size**2
+        per_image = buffers if gpus else max(whole, buffers + _tile_mb(highres, buffers))
+    mb = (GPU_JOB_HOST_MB if gpus else CPU_JOB_BASE_MB) + per_image * batch
     return int(mb * _retry_scale(attempt))
+
+
+def _tile_mb(highres: HighresSettings, buffers_mb: float) -> float:
+    """One tile's graph on the CPU, MB: its side, or for tile auto its budget's share."""
+    if highres.tile != "auto":
+        return CPU_MB_PER_PIXEL * highres.tile**2
+    if highres.memory_budget != "auto":
+        return max(0.0, highres.memory_budget * 1e3 - buffers_mb)
+    return CPU_MB_PER_PIXEL * HIGHRES_AUTO_TILE**2
 
 
 def pair_runtime_minutes(work: float, gpus: int, threads: int, attempt: int = 1) -> int:
@@ -90,9 +136,12 @@ def max_batch(configured: int | str, attempt: int = 1) -> int:
 
 
 def style_mem_mb(gpus: int, largest_style_size: int, attempt: int = 1) -> int:
-    """Host memory of a style-target job, MB."""
-    mb = GPU_JOB_HOST_MB if gpus else CPU_JOB_BASE_MB + STYLE_MB_PER_PIXEL * largest_style_size**2
-    return int(mb * _retry_scale(attempt))
+    """Host memory of a style-target job, MB: the network's features of the largest
+    size, which above STYLE_UNTILED_MAX come a tile at a time (nst.style_targets)."""
+    untiled = min(largest_style_size, STYLE_UNTILED_MAX)
+    image = 3 * 4 / 1e6 * largest_style_size**2
+    mb = GPU_JOB_HOST_MB if gpus else CPU_JOB_BASE_MB + STYLE_MB_PER_PIXEL * untiled**2
+    return int((mb + image) * _retry_scale(attempt))
 
 
 def style_runtime_minutes(attempt: int = 1) -> int:

@@ -1,6 +1,7 @@
 """From the user's config to the resolved, output-affecting settings of each rule.
 
-`PairSettings` is the one owner of what changes a stylised image.  The
+`PairSettings` is the one owner of what changes a stylised image (with
+`HighresSettings`, its tiled refinement above `highres.base_size`).  The
 workflow serialises it into the pair rule's `params` (`to_params`), so Snakemake
 reruns a pair job exactly when one of them changes, and the job reads it back
 (`from_params`).  Config keys left out take the schema's defaults (Snakemake's
@@ -11,6 +12,7 @@ settings (writing the default style weight explicitly reruns nothing).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
@@ -45,6 +47,81 @@ def stages(size: int, steps: int, coarse_to_fine: Mapping | None) -> tuple[tuple
     while round(sizes[0] / factor) >= start:
         sizes.insert(0, round(sizes[0] / factor))
     return tuple((s, coarse_to_fine["steps"]) for s in sizes[:-1]) + ((size, steps),)
+
+
+def scale_sizes(base: int, final: int, factor: float) -> tuple[int, ...]:
+    """Long sides of the refinement scales after `base`: as few as keep each step at
+    most `factor`, evenly spaced in log, ending at `final` (none if final <= base)."""
+    if final <= base:
+        return ()
+    count = math.ceil(math.log(final / base) / math.log(factor) - 1e-9)
+    return tuple(round(base * (final / base) ** (k / count)) for k in range(1, count + 1))
+
+
+@dataclass(frozen=True)
+class HighresSettings:
+    """The high-resolution mode's output-affecting settings (nst.highres): the whole
+    image is optimised at `base_size`, then refined tile by tile at growing scales.
+
+    With tile "auto" the tile is the largest that fits the memory budget, so it depends
+    on the machine; the loss being the whole image's whatever the tiles (tiled.py), a
+    different tile moves the result only where features lack context near tile borders.
+    """
+
+    tile: int | str = 512  # tile side in px, or "auto": the largest that fits the budget
+    overlap: int = 128  # px shared by neighbouring tiles (at most half a tile)
+    # px at a tile's inner edges that it sees but leaves to its neighbour (context for the
+    # receptive field of its features); None: overlap/4
+    margin: int | None = None
+    memory_budget: float | str = "auto"  # GB, for tile "auto"; "auto": half the free memory
+    base_size: int = 512  # long side of the whole-image stage
+    scale_factor: float = 2.0  # growth per refinement scale (the last one is the size)
+    steps: int = 100  # Adam passes per refinement scale
+    learning_rate: float = 0.01  # Adam's, in [0, 1] pixel units
+    shift: bool = True  # move the grid every pass (off only to measure what it does)
+
+    def __post_init__(self):
+        if self.tile != "auto" and not (
+            isinstance(self.tile, int) and 0 <= self.overlap <= self.tile // 2
+        ):
+            raise ValueError(f"overlap {self.overlap} must be in [0, tile/2] (tile {self.tile})")
+        if not 0 <= 2 * self.context <= self.overlap:
+            raise ValueError(f"margin {self.margin} must be in [0, overlap/2]")
+        if self.memory_budget != "auto" and not (
+            isinstance(self.memory_budget, int | float) and self.memory_budget > 0
+        ):
+            raise ValueError(f"memory_budget {self.memory_budget!r}: GB or 'auto'")
+        if self.scale_factor <= 1 or self.base_size < 16 or self.steps < 0:
+            raise ValueError("need scale_factor > 1, base_size >= 16 and steps >= 0")
+
+    @property
+    def context(self) -> int:
+        """The margin in px."""
+        return self.overlap // 4 if self.margin is None else self.margin
+
+    def scales(self, final: int) -> tuple[int, ...]:
+        """Long sides of the refinement scales up to `final` (none at or below base_size)."""
+        return scale_sizes(self.base_size, final, self.scale_factor)
+
+    def to_params(self) -> dict:
+        """Plain JSON values (for Snakemake's params and fingerprints)."""
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, data: Mapping) -> HighresSettings:
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise KeyError(f"not a highres setting: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    @classmethod
+    def from_config(cls, block: Mapping | None, size: int) -> HighresSettings | None:
+        """The config's `highres:` block, or None where it changes nothing: disabled, or
+        `size` no larger than its base (so enabling it for small sizes reruns nothing)."""
+        if not block or not block.get("enabled"):
+            return None
+        settings = cls(**{k: v for k, v in block.items() if k != "enabled"})
+        return settings if size > settings.base_size else None
 
 
 def _or_default(value, default):
@@ -95,14 +172,20 @@ class PairSettings:
     init: str
     seed: int
     size: int
-    stages: tuple[tuple[int, int], ...]  # (long side, steps), the last at `size`
+    # (long side, steps) of the whole-image stages: the last at `size`, or with highres
+    # at its base size, from where the refinement scales go up to `size`
+    stages: tuple[tuple[int, int], ...]
     style_scale: float
     preserve_color: str
     precision: str  # as configured: fp32, bf16 or auto (a job resolves auto)
+    highres: HighresSettings | None = None
 
     @classmethod
     def from_config(cls, config: Mapping, net: Network, weights_file: str) -> PairSettings:
         optimizer = config["optimizer"]
+        size = int(config["size"])
+        highres = HighresSettings.from_config(config.get("highres"), size)
+        whole = min(size, highres.base_size) if highres else size
         return cls(
             backbone=net.backbone,
             source=net.source,
@@ -121,17 +204,23 @@ class PairSettings:
             lbfgs_history=int(config["lbfgs_history"]),
             init=config["init"],
             seed=int(config["seed"]),
-            size=int(config["size"]),
-            stages=stages(int(config["size"]), int(config["steps"]), config["coarse_to_fine"]),
+            size=size,
+            stages=stages(whole, int(config["steps"]), config["coarse_to_fine"]),
             style_scale=float(config["style_scale"]),
             preserve_color=config["preserve_color"],
             precision=config["precision"],
+            highres=highres,
         )
 
     @property
     def steps(self) -> int:
-        """Iterations at the final size."""
+        """Iterations of the last whole-image stage (at `size`, or highres's base size)."""
         return self.stages[-1][1]
+
+    @property
+    def refinement_sizes(self) -> tuple[int, ...]:
+        """Long sides of the tiled refinement scales after the stages (highres)."""
+        return self.highres.scales(self.size) if self.highres else ()
 
     def to_params(self) -> dict:
         """Plain JSON values (for Snakemake's params, job records and fingerprints)."""
@@ -139,6 +228,10 @@ class PairSettings:
         data["content_layers"] = dict(self.content_layers)
         data["style_layers"] = dict(self.style_layers)
         data["stages"] = [list(stage) for stage in self.stages]
+        if self.highres is None:
+            # Left out, not null: results made before the mode existed keep their params
+            # and fingerprints, so upgrading reruns nothing.
+            del data["highres"]
         return data
 
     @classmethod
@@ -147,7 +240,14 @@ class PairSettings:
         unknown = set(data) - known
         if unknown:
             raise KeyError(f"not a pair setting: {', '.join(sorted(unknown))}")
-        return cls(**{**data, "stages": tuple(tuple(stage) for stage in data["stages"])})
+        highres = data.get("highres")
+        return cls(
+            **{
+                **data,
+                "stages": tuple(tuple(stage) for stage in data["stages"]),
+                "highres": None if highres is None else HighresSettings.from_params(highres),
+            }
+        )
 
     def with_overrides(self, overrides: Mapping) -> PairSettings:
         """A pair's settings: these with its sheet overrides applied."""
@@ -167,9 +267,15 @@ class PairSettings:
         """The smallest long side any image is used at (first stage, style scale)."""
         return min(self.stages[0][0], *self.style_sizes)
 
+    def style_size(self, long_side: int) -> int:
+        """The style image's long side for a stage or scale of this long side."""
+        return max(1, round(long_side * self.style_scale))
+
     @property
     def style_sizes(self) -> tuple[int, ...]:
-        return tuple(max(1, round(size * self.style_scale)) for size, _ in self.stages)
+        """The style sizes of every stage, then of every refinement scale."""
+        sides = [size for size, _ in self.stages] + list(self.refinement_sizes)
+        return tuple(self.style_size(side) for side in sides)
 
     def style_targets(self) -> StyleTargetSettings:
         """The subset of these settings that a cached style target depends on."""

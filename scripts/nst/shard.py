@@ -21,7 +21,7 @@ import hashlib
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -31,6 +31,7 @@ from .backbones.base import FeatureExtractor
 from .batches import plan_batches
 from .catalog import network
 from .color import preserve_color
+from .highres import refine_scales
 from .images import DEFAULT_MAX_MEGAPIXELS, ImageError, load_image, resize
 from .io import remove_stale_parts, sha256_file
 from .losses import LossWeights
@@ -67,7 +68,8 @@ def job_error(err: BaseException, writing: str | None = None) -> JobError | None
         return JobError(f"a network cannot load: {err}")
     if isinstance(err, (MemoryError, torch.OutOfMemoryError)):
         return JobError(
-            f"out of memory ({err}): lower size or lbfgs_history, or use a machine with more"
+            f"out of memory ({err}): lower size or lbfgs_history, enable highres (tiles) "
+            "or lower highres.tile, or use a machine with more"
         )
     return None
 
@@ -175,7 +177,6 @@ PHASES = {
 # What a pair that diverged is retried with.
 SAFER_LR = 0.25
 SAFER = f"fp32 and {SAFER_LR:g} x the learning rate"
-
 
 
 @dataclass
@@ -335,7 +336,8 @@ class ShardRunner:
             if len(tasks) == 1:
                 raise JobError(
                     f"out of GPU memory for a single {contents.shape[-1]}x{contents.shape[-2]} "
-                    "image; lower size or lbfgs_history, or use a GPU with more memory"
+                    "image; lower size or lbfgs_history, enable highres (tiles) or lower "
+                    "highres.tile, or use a GPU with more memory"
                 ) from None
             torch.cuda.empty_cache()
             half = len(tasks) // 2
@@ -345,19 +347,19 @@ class ShardRunner:
             return first
 
     def _optimize(self, tasks: list[Task], contents: torch.Tensor, safer: bool) -> StagedOutcome:
-        """Run every stage (coarse to fine) for a batch of same-size pairs."""
+        """Run every stage (coarse to fine), then any highres refinement scales, for a
+        batch of same-size pairs (contents on the CPU, where highres keeps its buffers)."""
         net = self.network()
         s0 = tasks[0].settings  # the batch shares its stages and method (nst.batches)
         precision = "fp32" if safer else self.precision
+        lr_scale = SAFER_LR if safer else 1.0
         stages = [
             Stage(
                 size,
-                Method.from_settings(
-                    s0, steps, precision, lr_scale=SAFER_LR if safer else 1.0
-                ),
-                self._grams(tasks, s0.style_sizes[index]),
+                Method.from_settings(s0, steps, precision, lr_scale),
+                self._grams(tasks, s0.style_size(size)),
             )
-            for index, (size, steps) in enumerate(s0.stages)
+            for size, steps in s0.stages
         ]
         weights = LossWeights(
             *(
@@ -367,25 +369,42 @@ class ShardRunner:
         )
         height, width = contents.shape[-2:]
         keys = ", ".join(t.pair.key for t in tasks)
+        count = len(stages) + len(s0.refinement_sizes)
 
-        def on_stage(index: int, hw: tuple[int, int]) -> Callable[[int, torch.Tensor], None]:
+        def start(index: int, hw: tuple[int, int], how: str, steps: int):
             label = (
-                f"{len(tasks)} pair(s) {width}x{height}, stage {index + 1}/{len(stages)}"
+                f"{len(tasks)} pair(s) {width}x{height}, stage {index + 1}/{count}"
                 f" at {hw[1]}x{hw[0]}"
             )
-            self.log(f"start {label}: {keys}")
-            return self._progress(label, stages[index].method.steps, time.perf_counter())
+            self.log(f"start {label}{how}: {keys}")
+            return self._progress(label, steps, time.perf_counter())
 
-        return optimize_stages(
+        result = optimize_stages(
             net,
-            contents.to(self.device),
+            contents,
             stages,
             weights,
             init=lambda content: self._init(tasks, content),
-            on_stage=on_stage,
+            on_stage=lambda index, hw: start(index, hw, "", stages[index].method.steps),
             progress_every=self.progress_every,
             retried=safer,
         )
+        if s0.highres:
+            highres = replace(s0.highres, learning_rate=s0.highres.learning_rate * lr_scale)
+            result.stages += refine_scales(
+                net,
+                contents,
+                result.last.image,
+                lambda size: self._grams(tasks, s0.style_size(size)),
+                weights,
+                stages[-1].method,
+                highres,
+                on_scale=lambda index, hw, tile: start(
+                    len(stages) + index, hw, f", tiles of {tile} px", highres.steps
+                ),
+                progress_every=self.progress_every,
+            )
+        return result
 
     def _grams(self, tasks: list[Task], style_size: int) -> dict[str, torch.Tensor]:
         """Each layer's (B, C, C) style targets at this style size (blends summed)."""
@@ -393,7 +412,7 @@ class ShardRunner:
             layer: torch.stack(
                 [sum(w * t[f"{style_size}/{layer}"] for t, w in task.targets) for task in tasks]
             ).to(self.device)
-            for layer in self.settings.style_layers
+            for layer in tasks[0].settings.style_layers
         }
 
     def _finish(
@@ -451,8 +470,7 @@ class ShardRunner:
     def _score(self, task: Task, image: torch.Tensor, content: torch.Tensor) -> dict:
         """The held-out network's quality score of the image that is saved (nst.quality)."""
         styles = [(style, weight) for style, _, weight in task.pair.styles]
-        long_side = task.settings.style_sizes[-1]
-        score = self.judge.score(image, content, self.judge.reference(styles, long_side))
+        score = self.judge.score_pair(image, content, styles, task.settings.style_sizes[-1])
         return {"style_score": round(score.style, 4), "content_score": round(score.content, 4)}
 
     def _init(self, tasks: list[Task], content: torch.Tensor) -> torch.Tensor:

@@ -16,10 +16,18 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from .backbones.base import FeatureExtractor
+from .highres import image_grams
 from .images import DEFAULT_MAX_MEGAPIXELS, load_image
 from .io import atomic_write, canonical_json, sha256_file
 from .losses import gram_matrix
+from .resources import STYLE_UNTILED_MAX
 from .settings import StyleTargetSettings
+
+# Untiled up to STYLE_UNTILED_MAX (1536 px: VGG19 there holds about 2 GB of features at
+# once); above, tiles of 1024 px with 128 px of context each side, which covers what the
+# style layers see (bench/highres.py --margins: Gram error 0.00% from 64 px).
+STYLE_TILE = 1024
+STYLE_TILE_OVERLAP = 256
 
 
 class StaleTargetsError(RuntimeError):
@@ -34,14 +42,19 @@ def compute(
     device: torch.device,
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
 ) -> dict[str, torch.Tensor]:
-    """Gram matrix per (size, layer) of one style image, keyed "size/layer"."""
+    """Gram matrix per (size, layer) of one style image, keyed "size/layer".  Sizes
+    above STYLE_UNTILED_MAX (highres prints) are computed tile by tile, in bounded memory."""
     targets = {}
     for size in sizes:
-        image = load_image(style_path, size, max_megapixels).to(device)[None]
-        with torch.no_grad():
-            features = net(image, layers)
+        image = load_image(style_path, size, max_megapixels)[None]
+        if size > STYLE_UNTILED_MAX:
+            grams = image_grams(net, image, list(layers), STYLE_TILE, STYLE_TILE_OVERLAP)
+        else:
+            with torch.no_grad():
+                features = net(image.to(device), layers)
+            grams = {layer: gram_matrix(features[layer]) for layer in layers}
         for layer in layers:
-            targets[f"{size}/{layer}"] = gram_matrix(features[layer])[0].cpu()
+            targets[f"{size}/{layer}"] = grams[layer][0].cpu()
     return targets
 
 

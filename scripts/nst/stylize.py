@@ -271,16 +271,18 @@ def optimize_stages(
     progress_every: int = 25,
     retried: bool = False,
 ) -> StagedOutcome:
-    """Optimise a batch of same-size contents ((B, 3, H, W) on the device) through its
-    stages.  init(content) gives the first stage's starting images from the contents at
-    that size; each later stage starts from the last one's, resized.  on_stage(index,
-    (h, w)) may return the stage's progress callback (see `optimize`)."""
+    """Optimise a batch of same-size contents ((B, 3, H, W), anywhere: each stage's are
+    resized, then moved to the network's device) through its stages.  init(content)
+    gives the first stage's starting images from the contents at that size; each later
+    stage starts from the last one's, resized.  on_stage(index, (h, w)) may return the
+    stage's progress callback (see `optimize`)."""
     height, width = contents.shape[-2:]
+    device = next(net.buffers()).device
     result, x = StagedOutcome(contents.shape[0], retried), None
     for index, stage in enumerate(stages):
         hw = scaled_size(height, width, stage.long_side)
-        content = resize(contents, hw)
-        start = init(content) if x is None else resize(x, hw).to(contents.device)
+        content = resize(contents, hw).to(device)
+        start = init(content) if x is None else resize(x.to(device), hw)
         outcome = optimize(
             net,
             content,

@@ -18,7 +18,7 @@ from nst.plan import (
     read_shard_keys,
     shard_plan_path,
 )
-from nst.settings import PairSettings, with_steps
+from nst.settings import PairSettings
 from nst.weights import WeightsError
 
 RESULTS = Path(config["results"])
@@ -111,8 +111,9 @@ def _shard_size():
     speed = config["seconds_per_megapixel_step"] or (
         resources.expected_seconds_per_megapixel_step(GPU_PER_JOB, PAIR_THREADS)
     )
-    pair_work = resources.megapixel_steps([SETTINGS.stages])
-    return resources.pairs_per_job(config["job_minutes"], pair_work, speed)
+    return resources.pairs_per_job(
+        config["job_minutes"], resources.pair_work(SETTINGS), speed
+    )
 
 
 SHARD_SIZE = _shard_size()
@@ -121,13 +122,13 @@ SHARD_SIZE = _shard_size()
 # Memory and time limits: the pure functions of scripts/nst/resources.py.
 def pair_mem_mb(wildcards, attempt):
     return resources.pair_mem_mb(
-        GPU_PER_JOB, SETTINGS.size, config["batch_size"], attempt
+        GPU_PER_JOB, SETTINGS.size, config["batch_size"], attempt, SETTINGS.highres
     )
 
 
 def pair_runtime(wildcards, threads, attempt):
     work = sum(
-        pairs * resources.megapixel_steps([with_steps(SETTINGS.stages, steps)])
+        pairs * resources.pair_work(SETTINGS, steps)
         for steps, pairs in plan_index().shards[wildcards.shard].steps
     )
     return resources.pair_runtime_minutes(work, GPU_PER_JOB, threads, attempt)

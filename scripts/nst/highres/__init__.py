@@ -5,6 +5,7 @@ loss, computed tile by tile (see tiled.py).
 The entry point is `stylize_highres(net, content, style_grams, weights, method,
 HighresSettings(...))`, which returns a `HighresResult`."""
 
+from ..settings import HighresSettings, scale_sizes
 from .grid import (
     Grid,
     Tile,
@@ -16,16 +17,9 @@ from .grid import (
     tile_edges,
 )
 from .memory import activation_bytes_per_pixel, free_memory, tile_for_budget
-from .schedule import (
-    HighresResult,
-    HighresSettings,
-    refine,
-    resolve_tile,
-    scale_sizes,
-    stylize_highres,
-)
+from .schedule import HighresResult, refine, refine_scales, resolve_tile, stylize_highres
 from .seams import seam_score
-from .tiled import Adam, Problem, gram_sweep, tiled_pass, weighted_tv
+from .tiled import Adam, Problem, gram_sweep, image_grams, tiled_pass, weighted_tv
 
 __all__ = [
     "Adam",
@@ -39,10 +33,12 @@ __all__ = [
     "axis_weights",
     "free_memory",
     "gram_sweep",
+    "image_grams",
     "make_grid",
     "pass_grid",
     "pass_offset",
     "refine",
+    "refine_scales",
     "resolve_tile",
     "scale_sizes",
     "seam_score",

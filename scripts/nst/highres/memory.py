@@ -14,8 +14,8 @@ import psutil
 import torch
 
 from ..backbones.base import FeatureExtractor
+from ..resources import HIGHRES_IMAGE_BUFFERS as IMAGE_BUFFERS
 
-IMAGE_BUFFERS = 8
 # Peak tile memory over the probe's activation bytes: the graph saves most layer
 # outputs, backward holds gradients of the largest ones, and the content tile's own
 # forward and the allocator's slack come on top.

@@ -13,9 +13,8 @@ A scale no larger than one tile is a single tile: the same code path, untiled.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -23,6 +22,7 @@ from torch import Tensor
 from ..backbones.base import FeatureExtractor
 from ..images import resize, scaled_size
 from ..losses import LossWeights
+from ..settings import HighresSettings
 from ..stylize import Method, Outcome, optimize
 from .grid import pass_grid
 from .memory import activation_bytes_per_pixel, free_memory, tile_for_budget
@@ -32,59 +32,6 @@ from .tiled import Adam, Problem, tiled_pass
 # that gives them (e.g. the style's Grams at that size times style_scale).
 Grams = Mapping[str, Tensor] | Callable[[int], Mapping[str, Tensor]]
 Progress = Callable[[int, int, Tensor], None]  # (scale's long side, step, (B, 4) terms)
-
-
-@dataclass(frozen=True)
-class HighresSettings:
-    """Everything of the mode that changes the image (all of it belongs in `params`).
-
-    With tile "auto" the tile is the largest that fits the memory budget, so it depends
-    on the machine; the loss being the whole image's whatever the tiles (tiled.py), a
-    different tile moves the result only where features lack context near tile borders.
-    """
-
-    tile: int | str = 512  # tile side in px, or "auto": the largest that fits the budget
-    overlap: int = 128  # px shared by neighbouring tiles (at most half a tile)
-    # px at a tile's inner edges that it sees but leaves to its neighbour (context for the
-    # receptive field of its features); None: overlap/4
-    margin: int | None = None
-    memory_budget: float | str = "auto"  # bytes, for tile "auto"; "auto": half the free memory
-    base_size: int = 512  # long side of the whole-image stage
-    base_steps: int = 300  # its L-BFGS steps
-    scale_factor: float = 2.0  # growth per refinement scale (the last one is the size)
-    steps: int = 100  # Adam passes per refinement scale
-    learning_rate: float = 0.01  # Adam's, in [0, 1] pixel units
-    shift: bool = True  # move the grid every pass (off only to measure what it does)
-
-    def __post_init__(self):
-        if self.tile != "auto" and not (
-            isinstance(self.tile, int) and 0 <= self.overlap <= self.tile // 2
-        ):
-            raise ValueError(f"overlap {self.overlap} must be in [0, tile/2] (tile {self.tile})")
-        if not 0 <= 2 * self.context <= self.overlap:
-            raise ValueError(f"margin {self.margin} must be in [0, overlap/2]")
-        if self.memory_budget != "auto" and not (
-            isinstance(self.memory_budget, int | float) and self.memory_budget > 0
-        ):
-            raise ValueError(f"memory_budget {self.memory_budget!r}: bytes or 'auto'")
-        if self.scale_factor <= 1 or self.base_size < 16 or self.steps < 0:
-            raise ValueError("need scale_factor > 1, base_size >= 16 and steps >= 0")
-
-    @property
-    def context(self) -> int:
-        """The margin in px."""
-        return self.overlap // 4 if self.margin is None else self.margin
-
-    def to_params(self) -> dict:
-        """Plain JSON values (for Snakemake's params and fingerprints)."""
-        return asdict(self)
-
-    @classmethod
-    def from_params(cls, data: Mapping) -> HighresSettings:
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise KeyError(f"not a highres setting: {', '.join(sorted(unknown))}")
-        return cls(**data)
 
 
 @dataclass
@@ -114,15 +61,6 @@ class HighresResult:
         return torch.stack([outcome.finite for _, outcome in self.stages]).all(0)
 
 
-def scale_sizes(base: int, final: int, factor: float) -> tuple[int, ...]:
-    """Long sides of the refinement scales after `base`: as few as keep each step at
-    most `factor`, evenly spaced in log, ending at `final` (none if final <= base)."""
-    if final <= base:
-        return ()
-    count = math.ceil(math.log(final / base) / math.log(factor) - 1e-9)
-    return tuple(round(base * (final / base) ** (k / count)) for k in range(1, count + 1))
-
-
 def _every(
     report: Callable[[int, Tensor], None], every: int, last: int
 ) -> Callable[[int, Tensor], None]:
@@ -145,8 +83,7 @@ def resolve_tile(
         return settings.tile
     device = next(net.buffers()).device
     budget = settings.memory_budget
-    if budget == "auto":
-        budget = 0.5 * free_memory(device)
+    budget = 0.5 * free_memory(device) if budget == "auto" else budget * 1e9
     shared = content.device == device
     pixels = content.shape[-2] * content.shape[-1]
     per_pixel = activation_bytes_per_pixel(net, layers)
@@ -191,53 +128,30 @@ def refine(
     return Outcome(image=x.cpu(), final=final, history=history, finite=finite, steps_done=steps)
 
 
-def stylize_highres(
+def refine_scales(
     net: FeatureExtractor,
     content: Tensor,
+    start: Tensor,
     style_grams: Grams,
     weights: LossWeights,
     method: Method,
     settings: HighresSettings,
-    init: Tensor | None = None,
-    on_progress: Progress | None = None,
+    on_scale: Callable[[int, tuple[int, int], int], Callable[[int, Tensor], None] | None]
+    | None = None,
     progress_every: int = 25,
-) -> HighresResult:
-    """Stylise content (B, 3, H, W) at its own size.
+) -> list[tuple[int, Outcome]]:
+    """The refinement scales of content (B, 3, H, W) from `start`, the whole-image
+    stage's result (any size): (long side, Outcome) per scale, up to the content's size.
 
-    style_grams: style layer -> (B or 1, C, C) on the network's device, or a function
-    of a stage's long side giving them.  The image-sized buffers live where `content`
-    is: keep it on the CPU with the network on a GPU to bound GPU memory by the tile
-    alone.  `method` gives the layers, the precision and the base stage's optimiser (its
-    steps are settings.base_steps); `weights` are per image, on the network's device;
-    `init` is the base stage's start (any size; default the content).
-    on_progress(long side, step, (B, 4) terms) every `progress_every` steps of a stage.
-    """
-    device = next(net.buffers()).device
+    The image-sized buffers live where `content` is: keep it on the CPU with the network
+    on a GPU to bound GPU memory by the tile alone.  `method` gives the layers and the
+    precision; on_scale(index, (h, w), tile) may return a scale's progress callback."""
     height, width = content.shape[-2:]
-    final = max(height, width)
-    base = min(settings.base_size, final)
-    base_hw = scaled_size(height, width, base)
-    base_content = resize(content, base_hw).to(device)
-    start = base_content if init is None else resize(init.to(device), base_hw)
-
-    def progress(size: int) -> Callable[[int, Tensor], None] | None:
-        return None if on_progress is None else lambda step, terms: on_progress(size, step, terms)
-
-    base_method = replace(method, steps=settings.base_steps)
-    outcome = optimize(
-        net,
-        base_content,
-        _grams_at(style_grams, base),
-        weights,
-        base_method,
-        start,
-        on_progress=progress(base),
-        progress_every=progress_every,
-    )
-    del base_content, start
-    stages = [(base, outcome)]
-    sizes = scale_sizes(base, final, settings.scale_factor)
-    tile = resolve_tile(settings, net, method.layers, content) if sizes else 0
+    sizes = settings.scales(max(height, width))
+    if not sizes:
+        return []
+    tile = resolve_tile(settings, net, method.layers, content)
+    stages, x = [], start
     for index, size in enumerate(sizes):
         hw = scaled_size(height, width, size)
         problem = Problem(
@@ -249,24 +163,75 @@ def stylize_highres(
             method.style_layers,
             method.precision,
         )
-        x = resize(stages[-1][1].image.to(content.device), hw).contiguous()
-        report = progress(size)
+        x = resize(x.to(content.device), hw).contiguous()
+        report = on_scale(index, hw, tile) if on_scale else None
         on_pass = None if report is None else _every(report, progress_every, settings.steps)
-        stages.append(
-            (
-                size,
-                refine(
-                    problem,
-                    x,
-                    settings.steps,
-                    tile,
-                    settings.overlap,
-                    settings.learning_rate,
-                    settings.shift,
-                    on_pass,
-                    settings.context,
-                    first_pass=index * (settings.steps + 1),
-                ),
-            )
+        outcome = refine(
+            problem,
+            x,
+            settings.steps,
+            tile,
+            settings.overlap,
+            settings.learning_rate,
+            settings.shift,
+            on_pass,
+            settings.context,
+            first_pass=index * (settings.steps + 1),
         )
-    return HighresResult(stages)
+        stages.append((size, outcome))
+        x = outcome.image
+    return stages
+
+
+def stylize_highres(
+    net: FeatureExtractor,
+    content: Tensor,
+    style_grams: Grams,
+    weights: LossWeights,
+    method: Method,
+    settings: HighresSettings,
+    init: Tensor | None = None,
+    on_progress: Progress | None = None,
+    progress_every: int = 25,
+) -> HighresResult:
+    """Stylise content (B, 3, H, W) at its own size: `method` (L-BFGS as for any pair,
+    method.steps steps) on the whole image at settings.base_size, then refine_scales.
+
+    style_grams: style layer -> (B or 1, C, C) on the network's device, or a function
+    of a stage's long side giving them; `weights` are per image, on the network's
+    device; `init` is the base stage's start (any size; default the content).
+    on_progress(long side, step, (B, 4) terms) every `progress_every` steps of a stage.
+    """
+    device = next(net.buffers()).device
+    height, width = content.shape[-2:]
+    base = min(settings.base_size, max(height, width))
+    base_hw = scaled_size(height, width, base)
+    base_content = resize(content, base_hw).to(device)
+    start = base_content if init is None else resize(init.to(device), base_hw)
+
+    def progress(size: int) -> Callable[[int, Tensor], None] | None:
+        return None if on_progress is None else lambda step, terms: on_progress(size, step, terms)
+
+    outcome = optimize(
+        net,
+        base_content,
+        _grams_at(style_grams, base),
+        weights,
+        method,
+        start,
+        on_progress=progress(base),
+        progress_every=progress_every,
+    )
+    del base_content, start
+    scales = refine_scales(
+        net,
+        content,
+        outcome.image,
+        style_grams,
+        weights,
+        method,
+        settings,
+        on_scale=lambda index, hw, tile: progress(max(hw)),
+        progress_every=progress_every,
+    )
+    return HighresResult([(base, outcome), *scales])

@@ -47,7 +47,7 @@ from torch import Tensor
 from ..backbones.base import FeatureExtractor
 from ..losses import LossWeights, gram_matrix, style_loss
 from ..stylize import PRECISIONS
-from .grid import Grid, Tile
+from .grid import Grid, Tile, pass_grid
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,19 @@ def gram_sweep(problem: Problem, x: Tensor, grid: Grid) -> Sums:
                     share = weighted_gram(f, w)
                     grams[name] = grams[name] + share if name in grams else share
     return Sums(grams, positions)
+
+
+def image_grams(
+    net: FeatureExtractor, image: Tensor, layers: list[str], tile: int, overlap: int
+) -> dict[str, Tensor]:
+    """The (B, C, C) Grams of a whole image (B, 3, H, W) at these layers, tile by tile
+    (sweep 1 alone; each tile sees overlap/2 px of context): memory for a print-sized
+    style image bounded by the tile.  With that context covering the layers' receptive
+    field they are the untiled Grams up to rounding (tests/test_tiles.py)."""
+    # Sweep 1 reads neither the targets nor the weights.
+    problem = Problem(net, image, {}, None, {}, dict.fromkeys(layers, 1.0))
+    grid = pass_grid(*image.shape[-2:], tile, overlap, 0, False, overlap // 2, problem.align)
+    return gram_sweep(problem, image, grid).image_grams()
 
 
 def style_terms(problem: Problem, grams: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
