@@ -41,6 +41,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -179,7 +180,8 @@ def metadata_jobs(work: Path) -> list[tuple[str, float, float]]:
     """Snakemake's own record of each job: (rule, incomplete-marker's date, last output's
     date), its outputs' records grouped by job."""
     jobs: dict[int, list] = {}
-    for path in (work / ".snakemake" / "metadata").iterdir():
+    folder = work / ".snakemake" / "metadata"
+    for path in folder.iterdir() if folder.is_dir() else []:
         record = json.loads(path.read_text())
         name = base64.urlsafe_b64decode(path.name + "=" * (-len(path.name) % 4)).decode()
         key = record.get("job_hash") or hash(name)
@@ -209,9 +211,12 @@ def gaps(lives: list[tuple[str, float, float]], begin: float, finish: float) -> 
 
 
 def pair_seconds(work: Path) -> tuple[int, int, float]:
-    """Pairs in the summary, of them ok, and the sum of their `seconds`."""
-    with open(work / "results" / "summary.tsv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+    """Pairs in the shard manifests (what the summary is made of; also after a run that
+    stopped early), of them ok, and the sum of their `seconds`."""
+    rows = []
+    for manifest in (work / "results" / "shards").glob("*.tsv"):
+        with open(manifest, newline="", encoding="utf-8") as handle:
+            rows += list(csv.DictReader(handle, delimiter="\t"))
     ok = [row for row in rows if row["status"] == "ok"]
     return len(rows), len(ok), sum(float(row["seconds"] or 0) for row in rows)
 
@@ -224,7 +229,8 @@ def by_rule(lives: list[tuple[str, float, float]]) -> dict[str, tuple[int, float
     return {rule: tuple(value) for rule, value in out.items()}
 
 
-def real_run(work: Path, shard_size: str, poll: float) -> None:
+def real_run(work: Path, shard_size: str, poll: float) -> bool:
+    """Times one run from nothing and prints its figures; False if it did not finish."""
     for old in ("results", "logs", ".snakemake", "snakemake.log"):
         path = work / old
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
@@ -232,14 +238,27 @@ def real_run(work: Path, shard_size: str, poll: float) -> None:
     command = snakemake_command(work, "-d", str(work), "--cores", "2", "all")
     watch = JobWatch(work / ".snakemake" / "scripts", poll)
     watch.start()
+    stopped = []  # a SIGTERM to this script alone: Snakemake is stopped, the part run reported
     with open(work / "snakemake.log", "w") as log:
         begin = time.time()
-        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+        snakemake = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        signal.signal(
+            signal.SIGTERM, lambda *_: stopped.append(True) or snakemake.send_signal(signal.SIGTERM)
+        )
+        returncode = snakemake.wait()
         finish = time.time()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     watch.done.set()
     watch.join()
-    if done.returncode != 0:
-        raise SystemExit(f"snakemake failed ({done.returncode}): see {work / 'snakemake.log'}")
+    complete = returncode == 0 and not stopped
+    if not complete:
+        # Only what ran: Snakemake's shutdown after a failure or a signal is not counted.
+        finish = max((end for _, _, end in watch.lives), default=finish)
+        print(
+            f"\nINCOMPLETE: snakemake exited with {returncode}"
+            f"{' after a SIGTERM' if stopped else ''} (see {work / 'snakemake.log'});"
+            " the figures below are those of the jobs that ran, up to the last one's end"
+        )
 
     wall = finish - begin
     lives = watch.lives
@@ -250,10 +269,12 @@ def real_run(work: Path, shard_size: str, poll: float) -> None:
     own = sum(end - start for _, start, end in lives)
     idle = gaps(lives, begin, finish)
     between = idle[1:-1]
+    half = len(between) // 2
     pairs, ok, optimising = pair_seconds(work)
     stylize_n, stylize_s = rules.get("stylize_shard", (0, 0.0))
 
     print(f"\n== shard_size {shard_size}: {pairs} pairs ({ok} ok), {jobs} jobs, --cores 2")
+    print(f"started {time.strftime('%H:%M:%S', time.localtime(begin))}")
     print(f"{'rule':16} {'jobs':>5} {'own s':>9} {'mean s':>8}   metadata: jobs, s")
     for rule, (count, seconds) in sorted(rules.items(), key=lambda item: -item[1][0]):
         m_count, m_seconds = recorded.get(rule, (0, 0.0))
@@ -274,7 +295,9 @@ def real_run(work: Path, shard_size: str, poll: float) -> None:
     if between:
         print(
             f"gap between jobs        median {1000 * statistics.median(between):.0f} ms,"
-            f" max {1000 * max(between):.0f} ms ({len(between)} gaps)"
+            f" max {1000 * max(between):.0f} ms ({len(between)} gaps);"
+            f" median of the first half {1000 * statistics.median(between[: half or 1]):.0f} ms,"
+            f" of the second {1000 * statistics.median(between[half:]):.0f} ms"
         )
     print(
         f"scheduling overhead per job = (wall - time with a job running) / jobs"
@@ -292,7 +315,8 @@ def real_run(work: Path, shard_size: str, poll: float) -> None:
             f" the rest (start-up, weights, reading, scoring, writing) {rest:.1f} s ="
             f" {rest / stylize_n:.2f} s per job, {1000 * rest / max(1, pairs):.0f} ms per pair"
         )
-    print(f"per pair, all in        {1000 * wall / max(1, pairs):.0f} ms")
+    print(f"per pair, all in        {1000 * wall / max(1, pairs):.0f} ms", flush=True)
+    return complete
 
 
 def main() -> None:
@@ -317,7 +341,8 @@ def main() -> None:
         f" ({time.time() - started:.1f} s to make)"
     )
     for shard_size in args.shard_size:
-        real_run(work, shard_size, args.poll)
+        if not real_run(work, shard_size, args.poll):
+            raise SystemExit(1)
 
 
 if __name__ == "__main__":
