@@ -6,7 +6,8 @@
 Makes a throwaway collection in --dir (started over on every run): --contents x
 --styles tiny patterned PNGs (40 x 30 px, each different), pairs made tiny (size 32,
 2 steps, CPU, the default network: VGG19 `original`).  Then, once for each
---shard-size (by default `auto`, whatever it gives, and 16 pairs per job), from nothing
+--shard-size (by default `auto`, whatever it gives, and 16: about 16 pairs per job, as
+nst.shards cuts them, 5 to 30 here, 155 jobs at 2,000 pairs), from nothing
 (results/, logs/ and .snakemake/ removed, images kept), times `snakemake --cores 2` on
 the whole workflow (validation, plan, style targets, pair jobs, summary, gallery) and
 prints the wall time, the jobs by rule, the jobs' own time and what is left.
@@ -29,8 +30,11 @@ as pair jobs do here (on the CPU each takes every core Snakemake has); only the
 one-thread style-target jobs may run two at once.  Also printed, as cross-checks:
 Snakemake's own record in .snakemake/metadata/ (from the job's incomplete-marker to its
 output's last write; it misses what a job does after writing its output, such as its
-exit), and the pairs' own optimisation time (summary.tsv's `seconds`), which leaves a
-pair job's start-up, loading and writing.
+exit), and the pairs' own optimisation time (`seconds` in the shard manifests, as in
+summary.tsv), which leaves a
+pair job's start-up, loading, scoring and writing.  A run that fails, or this script
+stopped by a SIGTERM (Snakemake is then stopped too), still prints the figures of the
+jobs that ran, marked INCOMPLETE, up to the last one's end.
 """
 
 from __future__ import annotations
