@@ -31,10 +31,9 @@ one-thread style-target jobs may run two at once.  Also printed, as cross-checks
 Snakemake's own record in .snakemake/metadata/ (from the job's incomplete-marker to its
 output's last write; it misses what a job does after writing its output, such as its
 exit), and the pairs' own optimisation time (`seconds` in the shard manifests, as in
-summary.tsv), which leaves a
-pair job's start-up, loading, scoring and writing.  A run that fails, or this script
-stopped by a SIGTERM (Snakemake is then stopped too), still prints the figures of the
-jobs that ran, marked INCOMPLETE, up to the last one's end.
+summary.tsv), which leaves a pair job's start-up, loading, scoring and writing.  A run
+that fails, or this script stopped by a SIGTERM (Snakemake is then stopped too), still
+prints the figures of the jobs that ran, marked INCOMPLETE, up to the last one's end.
 """
 
 from __future__ import annotations
