@@ -29,11 +29,14 @@ REPO = Path(__file__).resolve().parent.parent
 VGG19_TV = network("vgg19", "torchvision")
 
 
-def save_torchvision_checkpoint(model: torch.nn.Module, folder: Path, name: str) -> Path:
-    """Save a state dict as torch.hub names its files: `<name>-<sha256 prefix>.pth`."""
+def save_torchvision_checkpoint(
+    model: torch.nn.Module, folder: Path, name: str, keep: str = ""
+) -> Path:
+    """Save a state dict as torch.hub names its files: `<name>-<sha256 prefix>.pth`
+    (only the keys that start with `keep`)."""
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f"{name}.tmp"
-    torch.save(model.state_dict(), tmp)
+    torch.save({k: v for k, v in model.state_dict().items() if k.startswith(keep)}, tmp)
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
     path = folder / f"{name}-{digest[:8]}.pth"
     tmp.rename(path)
@@ -42,9 +45,12 @@ def save_torchvision_checkpoint(model: torch.nn.Module, folder: Path, name: str)
 
 @pytest.fixture(scope="session")
 def vgg19_file(tmp_path_factory) -> Path:
-    """A random VGG19 (features and classifier) in torchvision's state-dict format."""
+    """A random VGG19 in torchvision's state-dict format, its features only: the 80 MB
+    that every job reads and hashes, not the 550 MB with the classifier, which a real
+    file also holds (test_backbones loads one such file)."""
     torch.manual_seed(0)
-    return save_torchvision_checkpoint(models.vgg19(), tmp_path_factory.mktemp("weights"), "vgg19")
+    folder = tmp_path_factory.mktemp("weights")
+    return save_torchvision_checkpoint(models.vgg19(), folder, "vgg19", keep="features.")
 
 
 def pattern_image(height: int, width: int, seed: int) -> np.ndarray:

@@ -32,9 +32,12 @@ def test_vgg19_layer_names_and_truncation(vgg19_file, vgg19):
     assert len(vgg19.layer_names) == names.index("conv5_1") + 1
 
 
-def test_vgg19_features_match_torchvision(vgg19_file, vgg19):
+def test_vgg19_features_match_torchvision(tmp_path):
+    """A whole torchvision file (features and classifier, as downloaded) loads, and the
+    features are torchvision's."""
     reference = models.vgg19()
-    reference.load_state_dict(torch.load(vgg19_file, weights_only=True))
+    path = save_torchvision_checkpoint(reference, tmp_path, "vgg19")
+    vgg19 = build_backbone(VGG19_TV, path, GATYS)
     image = torch.rand(1, 3, 40, 48)
     normalised = (image - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
         [0.229, 0.224, 0.225]

@@ -50,7 +50,7 @@ def highres_setup(tmp_path, vgg19_file):
     return settings, pair, vgg19_file
 
 
-def test_a_highres_pair_is_refined_in_tiles_up_to_its_size(highres_setup):
+def test_a_highres_pair_is_refined_in_tiles_and_reruns_as_any_pair(highres_setup):
     settings, pair, weights = highres_setup
     lines = []
     report = runner(settings, weights, lines=lines).run([pair(0)])
@@ -65,17 +65,12 @@ def test_a_highres_pair_is_refined_in_tiles_up_to_its_size(highres_setup):
     assert any("stage 2/2 at 96x72, tiles of 64 px" in line for line in lines)
     assert sum("step 3/3" in line for line in lines) == 1
 
-
-def test_highres_reruns_resume_and_is_deterministic(highres_setup):
-    settings, pair, weights = highres_setup
-    runner(settings, weights).run([pair(0)])
     again = runner(settings, weights).run([pair(0), pair(1)])
     assert (again.reused, again.ok) == (1, 1)  # a finished print is kept, not redone
-    runner(settings, weights).run([pair(0, "other")])
+    runner(settings, weights).run([pair(0, "other")])  # deterministic for its seed
     assert open(pair(0).output, "rb").read() == open(pair(0, "other").output, "rb").read()
-    # A changed refinement setting redoes the pair.
     more = replace(settings, highres=replace(settings.highres, steps=4))
-    assert runner(more, weights).run([pair(0)]).reused == 0
+    assert runner(more, weights).run([pair(0)]).reused == 0  # a refinement setting redoes it
 
 
 def test_large_style_targets_are_the_untiled_grams(vgg19_file, tmp_path, monkeypatch):

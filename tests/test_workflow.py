@@ -58,6 +58,10 @@ def test_run_rerun_and_setting_changes(workdir):
     update_config(workdir, style_layers=None, style_weight=None, log_every=1, shard_size=2)
     assert planned(workdir) == {}  # back to the settings of the run; log_every is not an output
 
+    # Highres where its base covers the size changes no image: nothing reruns.
+    update_config(workdir, highres={"enabled": True, "tile": 256})
+    assert planned(workdir) == {}
+
     update_config(workdir, gallery={"thumbnail_size": 128})  # the other keys keep defaults
     assert planned(workdir) == {"gallery": 1, "all": 1}
 
