@@ -35,10 +35,12 @@ STYLE_UNTILED_MAX = 1536  # larger style sizes are computed tile by tile
 # Highres (nst.highres): the image-sized buffers of a refinement scale (image, gradient,
 # Adam's moments, content, start, temporaries: 8 x 3 channels x 4 bytes per pixel),
 # beside one tile's graph at CPU_MB_PER_PIXEL, and what a refinement pass costs against
-# an L-BFGS step per pixel: two sweeps over overlapping tiles (bench/highres.py).
+# an L-BFGS step per pixel: two sweeps over tiles that overlap.  Measured on the CPU,
+# 2 threads, 512 px tiles: 26.5 s per megapixel-pass at 1024 px (bench/highres.py
+# --sizes 1024 --steps 3 --threads 2) against 8.2 s per megapixel-step of L-BFGS there.
 HIGHRES_IMAGE_BUFFERS = 8
 HIGHRES_IMAGE_MB_PER_PIXEL = HIGHRES_IMAGE_BUFFERS * 3 * 4 / 1e6
-HIGHRES_PASS_COST = 2.0
+HIGHRES_PASS_COST = 3.2
 HIGHRES_AUTO_TILE = 1024  # what tile: auto is counted as without a memory_budget
 SHORTEST_JOB_MINUTES = 10
 # What a pair job is sized by (shard_size: auto): the expected, not the worst, speed.

@@ -16,13 +16,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torch import Tensor
-
-from .images import save_png
 from .io import canonical_json, sha256_file, write_json
 from .settings import PairSettings
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from .shard import Pair
 
 SUMMARY_COLUMNS = [
@@ -85,6 +84,14 @@ def finished_row(pair: Pair, fp: str) -> dict | None:
         "style": pair.style_name,
         "output": pair.output,
     }
+
+
+def save_png(image: Tensor, path: str, text: Mapping[str, str]) -> None:
+    """nst.images.save_png, imported when an image is written: the summary job reads
+    SUMMARY_COLUMNS from here without importing torch (about 2 s per job)."""
+    from .images import save_png as save
+
+    save(image, path, dict(text))
 
 
 def write_result(

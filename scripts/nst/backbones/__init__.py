@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from pathlib import Path
 
 from .. import weights as W
 from ..catalog import Network, network
-from . import efficientnet, resnet, vgg
 from .base import FeatureExtractor
 
-# Catalog format -> (architecture, state dict, pooling) -> named layers.
+# Catalog format -> backbone -> the (module, function) that makes the named layers from
+# (architecture, state dict, pooling).  Imported when used: a VGG19 job does not pay for
+# timm's import (about 1 s), nor an EfficientNet one for VGG's.
 _LAYERS = {
-    "torchvision": {"vgg19": vgg.layers, "vgg16": vgg.layers, "resnet50": resnet.layers},
-    "caffe_quantised": {"vgg19": vgg.original_layers},
-    "efficientnet_package": {"efficientnet_lite0": efficientnet.layers},
+    "torchvision": {
+        "vgg19": ("vgg", "layers"),
+        "vgg16": ("vgg", "layers"),
+        "resnet50": ("resnet", "layers"),
+    },
+    "caffe_quantised": {"vgg19": ("vgg", "original_layers")},
+    "efficientnet_package": {"efficientnet_lite0": ("efficientnet", "layers")},
 }
 
 
@@ -40,5 +46,7 @@ def build_backbone(
         )
     W.verify(weights_file, sha256 or net.sha256)
     state = W.load_state_dict(weights_file)
-    layers = _LAYERS[net.format][net.backbone](net.backbone, state, pooling)
+    module, function = _LAYERS[net.format][net.backbone]
+    make_layers = getattr(importlib.import_module(f".{module}", __package__), function)
+    layers = make_layers(net.backbone, state, pooling)
     return FeatureExtractor(layers, net.norm).truncated(keep_layers)
