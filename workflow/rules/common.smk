@@ -177,8 +177,14 @@ _indexes = {}
 
 
 def plan_index():
-    """The shards and styles of the plan (nst.plan), after the plan_shards checkpoint."""
-    index_file = checkpoints.plan_shards.get().output.index
+    """The shards and styles of the plan (nst.plan), after the plan_shards checkpoint.
+    A cluster job reads the plan its main process made, without depending on the
+    checkpoint: that would put validation back into its DAG, whose inputs a cluster
+    job does not list (it would look changed, and run again)."""
+    if workflow.remote_exec:
+        index_file = rules.plan_shards.output.index
+    else:
+        index_file = checkpoints.plan_shards.get().output.index
     stamp = Path(index_file).stat().st_mtime_ns
     if stamp not in _indexes:
         index = _indexes[stamp] = read_index(index_file)
