@@ -12,7 +12,12 @@ its peak memory:
                   (--mode remote --target-jobs ...), up to where its script would start
                   (-n);
   reference       a minimal Snakefile with one job per shard manifest (no checkpoint,
-                  the manifest as each job's only input), for the per-job ratio.
+                  the manifest as each job's only input, a shell command), for the
+                  per-job ratio;
+  same directives the reference with a shard job's directives: three inputs (one made
+                  by a rule), a script, a log, threads, params and three resources
+                  computed per attempt, as the workflow's own shard jobs have.  What
+                  Snakemake itself costs for such a job, with nothing of this workflow.
 Planned as a GPU run (gpus_per_job: 1, shards sized for a GPU, as on a cluster)
 unless --cpu.  --profile writes a cProfile of the dry run.
 """
@@ -34,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
 from conftest import snakemake_command, write_image  # noqa: E402  (the tests' helpers)
 
+DRY = ("--cores", "2", "-n")  # the timed dry runs, of this workflow and of the reference
 REFERENCE = """
 SHARDS = sorted(p[:-4] for p in __import__("os").listdir("manifests"))
 
@@ -44,6 +50,36 @@ rule job:
     input: "manifests/{shard}.tsv"
     output: "done/{shard}"
     shell: "touch {output}"
+"""
+SAME_DIRECTIVES = """
+SHARDS = sorted(p[:-4] for p in __import__("os").listdir("manifests"))
+
+rule all:
+    input: expand("done/{shard}", shard=SHARDS)
+
+rule style_set:
+    input: "weights.bin"
+    output: "style_set.json"
+    shell: "touch {output}"
+
+def mem_mb(wildcards, attempt):
+    return 4000 * attempt
+
+def runtime(wildcards, attempt):
+    return 10 * attempt
+
+def max_batch(wildcards, attempt):
+    return 16 // attempt
+
+rule job:
+    input: plan="manifests/{shard}.tsv", weights="weights.bin", style_set="style_set.json"
+    output: "done/{shard}"
+    log: "logs/{shard}.log"
+    threads: 2
+    retries: 2
+    resources: gpu=1, mem_mb=mem_mb, runtime=runtime, max_batch=max_batch
+    params: settings={"size": 384, "steps": 300, "layers": ["conv1_1", "conv2_1"]}
+    script: "job.py"
 """
 
 
@@ -105,13 +141,15 @@ def main() -> None:
         base = snakemake_command(work, "--cores", "2", "--quiet", "all")
         validated, _, _ = timed([*base, "--until", "plan_shards"], env=env)
 
+        # The dry runs as a user types them, every job printed (to a pipe), here and in
+        # the reference alike: `--quiet` alone would skip the per-job printing.
+        dry = snakemake_command(work, *DRY)
         profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
-        dry = [sys.executable, *profile, *base[1:], "-n"]
-        planned, planned_mb, done = timed(dry, env=env)
+        planned, planned_mb, done = timed([sys.executable, *profile, *dry[1:]], env=env)
         jobs = jobs_of(done.stdout, "stylize_shard")
 
         mark_all_done(work, base, env)
-        rerun, rerun_mb, done = timed([*base, "-n"], env=env)
+        rerun, rerun_mb, done = timed(dry, env=env)
         left = jobs_of(done.stdout, "stylize_shard")
 
         shard = next((work / "results" / "shards").glob("*.tsv")).stem
@@ -123,11 +161,13 @@ def main() -> None:
         )
         remote_s, remote_mb, _ = timed(remote, env=env)
 
-        reference_s, reference_jobs = reference(work, env)
+        reference_s, reference_jobs = reference(work, env, REFERENCE)
+        same_s, _ = reference(work, env, SAME_DIRECTIVES)
 
     pairs = args.contents * args.styles
     per_job = 1000 * planned / max(1, jobs)
     per_reference_job = 1000 * reference_s / max(1, reference_jobs)
+    per_same_job = 1000 * same_s / max(1, reference_jobs)
     print(
         f"collection      {args.contents} x {args.styles} = {pairs} pairs,"
         f" shard_size {args.shard_size}, {'CPU' if args.cpu else 'GPU'} jobs"
@@ -137,9 +177,11 @@ def main() -> None:
     print(f"no-op rerun     {rerun:.1f} s, {left} shard jobs left, peak RSS {rerun_mb:.0f} MB")
     print(f"remote job      {remote_s:.1f} s before its script starts, peak RSS {remote_mb:.0f} MB")
     print(f"reference       {reference_s:.1f} s for {reference_jobs} jobs (minimal Snakefile)")
+    print(f"same directives {same_s:.1f} s for {reference_jobs} jobs (a shard job's directives)")
     print(
         f"per job         {per_job:.1f} ms, reference {per_reference_job:.1f} ms: "
-        f"{per_job / per_reference_job:.2f}x"
+        f"{per_job / per_reference_job:.2f}x; same directives {per_same_job:.1f} ms: "
+        f"{per_job / per_same_job:.2f}x"
     )
 
 
@@ -166,16 +208,19 @@ def mark_all_done(work: Path, base: list[str], env: dict) -> None:
     subprocess.run([*base, "--touch"], check=True, capture_output=True, env=env)
 
 
-def reference(work: Path, env: dict) -> tuple[float, int]:
-    """A dry run of the minimal Snakefile over this run's shard manifests (one job each)."""
+def reference(work: Path, env: dict, snakefile: str) -> tuple[float, int]:
+    """A dry run of a minimal Snakefile over this run's shard manifests (one job each)."""
     folder = work / "reference"
-    (folder / "manifests").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "manifests").mkdir(parents=True)
     shards = sorted((work / "results" / "shards").glob("*.tsv"))
     for manifest in shards:
         (folder / "manifests" / manifest.name).write_text(manifest.read_text())
-    (folder / "Snakefile").write_text(REFERENCE)
+    (folder / "weights.bin").write_bytes(b"")
+    (folder / "job.py").write_text("")
+    (folder / "Snakefile").write_text(snakefile)
     command = [sys.executable, "-m", "snakemake", "-s", str(folder / "Snakefile")]
-    seconds, _, _ = timed([*command, "-d", str(folder), "--cores", "1", "--quiet", "-n"], env=env)
+    seconds, _, _ = timed([*command, "-d", str(folder), *DRY], env=env)
     return seconds, len(shards)
 
 

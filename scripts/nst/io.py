@@ -120,10 +120,15 @@ def listing_signature(paths: Iterable[str | os.PathLike]) -> str:
     """A digest of these files' names, sizes and dates: it changes when a file is added,
     removed, renamed or edited.  One stat per file, so it keeps up with 100,000 files
     where Snakemake's own per-input bookkeeping would not."""
-    digest = hashlib.sha256()
+    lines = []
     for path in paths:
-        digest.update(os.fsencode(path) + b"\0" + repr(file_signature(path)).encode() + b"\n")
-    return digest.hexdigest()
+        try:
+            stat = os.stat(path)
+        except OSError:
+            lines.append(f"{path}\0-\n")  # gone, or unreadable: validation says which
+        else:
+            lines.append(f"{path}\0{stat.st_size} {stat.st_mtime_ns}\n")
+    return hashlib.sha256("".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def is_utf8(name: str) -> bool:

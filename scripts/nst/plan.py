@@ -5,14 +5,16 @@ function of the config and the file listing), and written to results/plan/:
   shards/<shard>.json  each shard's pairs: the input of its job, rewritten only when
                        they change, so that Snakemake reruns exactly the shards whose
                        pairs changed;
-  index.json           per shard its style caches and steps, and the style images: all
-                       that planning the jobs needs (a cluster job reads nothing else);
+  index.json           per shard its style set and steps, the caches of each style set,
+                       and the style images: all that planning the jobs needs (a
+                       cluster job reads nothing else);
   pairs.json           per shard its pair keys, for the check for deleted results.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from collections import Counter
@@ -39,7 +41,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class ShardEntry:
-    caches: list[str]  # the style target files its pairs use
+    style_set: str  # the name of the set of style target files its pairs use
     # [sheet steps override or None, pairs]: the shard's work, under the current settings
     steps: list[tuple[int | None, int]]
 
@@ -47,6 +49,7 @@ class ShardEntry:
 @dataclass(frozen=True)
 class PlanIndex:
     shards: dict[str, ShardEntry]
+    style_sets: dict[str, list[str]]  # style set name -> its style target files
     styles: dict[str, str]
     skipped: list[str]
 
@@ -64,7 +67,7 @@ def result_paths(results: str, key: str) -> tuple[str, str]:
     return f"{results}/stylized/{key}.png", f"{results}/records/{key}.json"
 
 
-def candidates(config: Mapping) -> dict[str, list[Path]]:
+def candidates(config: Mapping) -> dict[str, list[str]]:
     """All files in the input folders (validation decides which are usable)."""
     return {
         "content": list_files(config["content_dir"]),
@@ -82,7 +85,7 @@ def make_plan(
     about `shard_size` pairs that batch together (nst.shards) at the working `size`.
     Nothing else of the settings: changing them reruns the pair jobs, not the plan."""
     results = str(Path(config["results"]))  # normalised once; joined as strings below
-    found = candidates(config)
+    found = {role: [Path(p) for p in files] for role, files in candidates(config).items()}
     keys = {**image_keys(found["content"]), **image_keys(found["style"])}
     if config.get("pairs"):
         specs = read_sheet(config["pairs"], Path(config["content_dir"]), Path(config["style_dir"]))
@@ -120,6 +123,17 @@ def style_cache_path(results: Path | str, key: str) -> str:
     return f"{results}/cache/style_targets/{key}.safetensors"
 
 
+# A shard job depends on one style set file, not on each of its style caches: at a
+# million pairs, Snakemake's bookkeeping per input file is most of its planning time.
+# Shards of every content x style share one set (all the styles).
+def style_set_path(results: Path | str, name: str) -> str:
+    return f"{results}/cache/style_sets/{name}.json"
+
+
+def style_set_name(caches: Collection[str]) -> str:
+    return hashlib.blake2b("\0".join(sorted(caches)).encode(), digest_size=8).hexdigest()
+
+
 # Called once per pair (100,000 in a big run): plain string joins, not pathlib, which
 # costs more than everything else here.
 def _pair(spec: PairSpec, keys: Mapping[Path, str], results: str) -> dict:
@@ -153,15 +167,17 @@ def _ok_pairs(manifest: str) -> set[str]:
         return {r["pair"] for r in csv.DictReader(handle, delimiter="\t") if r["status"] == "ok"}
 
 
-def missing_results(
-    shards: Mapping[str, list[str]], results: str | os.PathLike
-) -> dict[str, list[str]]:
-    """Shard -> the pairs (of shard -> pair keys) its manifest lists as done whose image
-    or record is gone (deleted by hand, say).  Cheap at a million pairs: one os.scandir
-    per output folder (not a stat per file), and only the manifests of shards with
-    something missing are read (normally those with failed pairs)."""
+def missing_results(results: str | os.PathLike) -> dict[str, list[str]]:
+    """Shard -> the pairs its manifest lists as done whose image or record is gone
+    (deleted by hand, say).  Cheap at a million pairs: one os.scandir per output folder
+    (not a stat per file); the plan's pair keys are read only if some shard has run,
+    and only the manifests of shards with something missing (normally those with
+    failed pairs)."""
     results = str(results)
     manifests = _names(f"{results}/shards")
+    if not manifests:
+        return {}  # nothing has run: nothing can be missing
+    shards = read_shard_keys(results)
     listed: dict[str, set[str]] = {}
 
     def exists(path: str) -> bool:
@@ -222,14 +238,16 @@ def write_plan(plan: Plan, results: str | os.PathLike) -> int:
         shard: sorted({cache for key in keys for _, cache, _ in plan.pairs[key]["styles"]})
         for shard, keys in plan.shards.items()
     }
+    sets = {shard: style_set_name(files) for shard, files in caches.items()}
     write_json(folder / "pairs.json", plan.shards)
     write_json(
         folder / "index.json",
         {
             "shards": {
-                shard: {"caches": caches[shard], "steps": _steps(plan.shard_pairs(shard))}
-                for shard, keys in plan.shards.items()
+                shard: {"style_set": sets[shard], "steps": _steps(plan.shard_pairs(shard))}
+                for shard in plan.shards
             },
+            "style_sets": {sets[shard]: files for shard, files in caches.items()},
             "styles": plan.styles,
             "skipped": plan.skipped,
         },
@@ -245,10 +263,10 @@ def _steps(pairs: list[dict]) -> list[tuple[int | None, int]]:
 def read_index(path: str | os.PathLike) -> PlanIndex:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     shards = {
-        name: ShardEntry(entry["caches"], [tuple(item) for item in entry["steps"]])
+        name: ShardEntry(entry["style_set"], [tuple(item) for item in entry["steps"]])
         for name, entry in data["shards"].items()
     }
-    return PlanIndex(shards, data["styles"], data["skipped"])
+    return PlanIndex(shards, data["style_sets"], data["styles"], data["skipped"])
 
 
 def read_shard_plan(path: str | os.PathLike) -> list[dict]:

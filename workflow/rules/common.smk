@@ -8,15 +8,16 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from nst.catalog import NETWORKS, resolve_backbone
 from nst import resources
 from nst.gpus import visible_gpus
-from nst.io import listing_signature
+from nst.io import listing_signature, write_json
 from nst.pairs import SheetError, read_sheet
 from nst.plan import (
     candidates,
     mark_out_of_date,
     missing_results,
     read_index,
-    read_shard_keys,
     shard_plan_path,
+    style_cache_path,
+    style_set_path,
 )
 from nst.settings import PairSettings
 from nst.weights import WeightsError
@@ -197,7 +198,7 @@ def plan_index():
 
 def _check_results(index):
     """Rerun the shards whose finished results were deleted; warn of skipped rows."""
-    gone = missing_results(read_shard_keys(RESULTS), RESULTS)
+    gone = missing_results(RESULTS)
     if gone:
         keys = [key for keys in gone.values() for key in keys]
         logger.warning(
@@ -222,8 +223,14 @@ def shard_inputs(wildcards):
     return {
         "weights": WEIGHTS_FILE,
         "plan": shard_plan_path(RESULTS, wildcards.shard),
-        "style_targets": plan_index().shards[wildcards.shard].caches,
+        "style_set": style_set_path(
+            RESULTS, plan_index().shards[wildcards.shard].style_set
+        ),
     }
+
+
+def style_set_caches(wildcards):
+    return plan_index().style_sets[wildcards.style_set]
 
 
 def style_image(wildcards):

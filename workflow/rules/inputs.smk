@@ -18,7 +18,7 @@ rule validate_inputs:
         "../envs/nst.yaml"
     threads: 4
     params:
-        files={role: [str(p) for p in files] for role, files in CANDIDATES.items()},
+        files=CANDIDATES,
         listing=listing_signature(p for files in CANDIDATES.values() for p in files),
         size=SETTINGS.smallest_size,
         min_side=config["min_input_side"],

@@ -12,9 +12,10 @@ rule stylize_shard:
         shard="[0-9a-f]{16}(-[0-9]+)?",
     retries: 2
     # On a cluster, `--group-components stylize=N` packs N pair jobs into one
-    # submission (profiles/slurm); local runs ignore groups.
+    # submission (profiles/slurm).  Local runs ignore groups: none there, whose
+    # bookkeeping would only slow planning down.
     group:
-        "stylize"
+        "stylize" if ON_CLUSTER else None
     conda:
         "../envs/nst.yaml"
     threads: PAIR_THREADS
