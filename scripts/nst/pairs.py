@@ -44,8 +44,15 @@ def list_files(folder: str | os.PathLike) -> list[str]:
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"input folder {folder} does not exist")
     with os.scandir(folder) as entries:
-        names = sorted(entry.name for entry in entries if not entry.is_dir())
+        names = sorted(entry.name for entry in entries if not _is_folder(entry))
     return [os.path.join(folder, name) for name in names]
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a symlink loop, say: a file, which validation rejects and names
+        return False
 
 
 def image_keys(paths: Iterable[Path]) -> dict[Path, str]:
