@@ -40,23 +40,19 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
 from conftest import snakemake_command, write_image  # noqa: E402  (the tests' helpers)
 
 DRY = ("--cores", "2", "-n")  # the timed dry runs, of this workflow and of the reference
-REFERENCE = """
+ONE_JOB_PER_MANIFEST = """
 SHARDS = sorted(p[:-4] for p in __import__("os").listdir("manifests"))
 
 rule all:
     input: expand("done/{shard}", shard=SHARDS)
-
+"""
+REFERENCE = ONE_JOB_PER_MANIFEST + """
 rule job:
     input: "manifests/{shard}.tsv"
     output: "done/{shard}"
     shell: "touch {output}"
 """
-SAME_DIRECTIVES = """
-SHARDS = sorted(p[:-4] for p in __import__("os").listdir("manifests"))
-
-rule all:
-    input: expand("done/{shard}", shard=SHARDS)
-
+SAME_DIRECTIVES = ONE_JOB_PER_MANIFEST + """
 rule style_set:
     input: "weights.bin"
     output: "style_set.json"
