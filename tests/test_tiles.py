@@ -27,7 +27,6 @@ from nst.highres import (
     tile_edges,
     tile_for_budget,
     tiled_pass,
-    weighted_tv,
 )
 from nst.highres.memory import IMAGE_BUFFERS, MIN_TILE
 from nst.losses import LossWeights, gatys_loss, gram_matrix, tv_loss
@@ -217,11 +216,11 @@ def test_tile_for_budget_fits_the_image_buffers_and_the_graph():
 # ---- the tiled pass -----------------------------------------------------------------------
 
 
-def test_weighted_tv_of_the_tiles_adds_up_to_tv_loss():
+def test_the_tiles_weighted_tv_adds_up_to_tv_loss():
     """Every neighbour difference is shared by the mean weight of its pixels, so with
     weights summing to one (and the 1 px halo) the tiles' shares add up to tv_loss."""
     x = torch.rand(2, 3, 70, 90, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(weighted_tv(x, torch.ones(70, 90), 70, 90), tv_loss(x))
+    torch.testing.assert_close(tv_loss(x, torch.ones(70, 90), (70, 90)), tv_loss(x))
     total = torch.zeros(2)
     for tile, weight in make_grid(70, 90, 32, 12, (5, 7), margin=0).tiles():
         top, left = max(0, tile.top - 1), max(0, tile.left - 1)
@@ -230,7 +229,7 @@ def test_weighted_tv_of_the_tiles_adds_up_to_tv_loss():
         halo_weight[tile.top - top : tile.bottom - top, tile.left - left : tile.right - left] = (
             weight
         )
-        total += weighted_tv(x[..., top:bottom, left:right], halo_weight, 70, 90)
+        total += tv_loss(x[..., top:bottom, left:right], halo_weight, (70, 90))
     torch.testing.assert_close(total, tv_loss(x))
 
 

@@ -19,7 +19,7 @@ from .grid import (
 from .memory import activation_bytes_per_pixel, free_memory, tile_for_budget
 from .schedule import HighresResult, refine, refine_scales, resolve_tile, stylize_highres
 from .seams import seam_score
-from .tiled import Adam, Problem, gram_sweep, image_grams, tiled_pass, weighted_tv
+from .tiled import Adam, Problem, gram_sweep, image_grams, tiled_pass
 
 __all__ = [
     "Adam",
@@ -46,5 +46,4 @@ __all__ = [
     "tile_edges",
     "tile_for_budget",
     "tiled_pass",
-    "weighted_tv",
 ]
