@@ -31,15 +31,17 @@ from .backbones.base import FeatureExtractor
 from .batches import plan_batches
 from .catalog import network
 from .color import preserve_color
-from .highres import refine_scales
 from .images import DEFAULT_MAX_MEGAPIXELS, ImageError, load_image, resize
 from .io import remove_stale_parts, sha256_file
 from .losses import LossWeights
+from .method import Method
+from .outcome import StagedOutcome, Terms
 from .quality import Judge
 from .results import fingerprint, finished_row, write_result
 from .runtime import resolve_precision
 from .settings import PairSettings
-from .stylize import Method, Stage, StagedOutcome, Terms, optimize_stages
+from .stages import Refinement, Stage, Watcher
+from .stylize import stylize
 from .weights import WeightsError
 
 
@@ -367,44 +369,19 @@ class ShardRunner:
                 for k in ("content_weight", "style_weight", "tv_weight")
             )
         )
-        height, width = contents.shape[-2:]
-        keys = ", ".join(t.pair.key for t in tasks)
-        count = len(stages) + len(s0.refinement_sizes)
-
-        def start(index: int, hw: tuple[int, int], how: str, steps: int):
-            label = (
-                f"{len(tasks)} pair(s) {width}x{height}, stage {index + 1}/{count}"
-                f" at {hw[1]}x{hw[0]}"
-            )
-            self.log(f"start {label}{how}: {keys}")
-            return self._progress(label, steps, time.perf_counter())
-
-        result = optimize_stages(
+        refinement = None
+        if s0.highres:
+            highres = replace(s0.highres, learning_rate=s0.highres.learning_rate * lr_scale)
+            refinement = Refinement(highres, lambda size: self._grams(tasks, s0.style_size(size)))
+        return stylize(
             net,
             contents,
             stages,
             weights,
             init=lambda content: self._init(tasks, content),
-            on_stage=lambda index, hw: start(index, hw, "", stages[index].method.steps),
-            progress_every=self.progress_every,
-            retried=safer,
+            watcher=LogWatcher(self.log, tasks, contents.shape[-2:], self.progress_every),
+            refinement=refinement,
         )
-        if s0.highres:
-            highres = replace(s0.highres, learning_rate=s0.highres.learning_rate * lr_scale)
-            result.stages += refine_scales(
-                net,
-                contents,
-                result.last.image,
-                lambda size: self._grams(tasks, s0.style_size(size)),
-                weights,
-                stages[-1].method,
-                highres,
-                on_scale=lambda index, hw, tile: start(
-                    len(stages) + index, hw, f", tiles of {tile} px", highres.steps
-                ),
-                progress_every=self.progress_every,
-            )
-        return result
 
     def _grams(self, tasks: list[Task], style_size: int) -> dict[str, torch.Tensor]:
         """Each layer's (B, C, C) style targets at this style size (blends summed)."""
@@ -488,15 +465,27 @@ class ShardRunner:
                 images.append(resize(image, tuple(content.shape[-2:])).to(self.device))
         return torch.stack(images)
 
-    def _progress(
-        self, label: str, steps: int, started: float
-    ) -> Callable[[int, torch.Tensor], None]:
-        def report(step: int, terms: torch.Tensor) -> None:
-            mean = Terms(*terms.mean(0).tolist())
-            rate = (time.perf_counter() - started) / step
-            self.log(
-                f"  {label} step {step}/{steps}: total {mean.total:.4g} (content "
-                f"{mean.content:.4g}, style {mean.style:.4g}, tv {mean.tv:.4g}) {rate:.3f} s/step"
-            )
 
-        return report
+class LogWatcher(Watcher):
+    """A line when each stage of a batch starts, and its mean loss every `every` steps."""
+
+    def __init__(
+        self, log: Callable[[str], None], tasks: list[Task], hw: tuple[int, int], every: int
+    ):
+        self.log, self.every = log, every
+        self.batch = f"{len(tasks)} pair(s) {hw[1]}x{hw[0]}"
+        self.keys = ", ".join(t.pair.key for t in tasks)
+
+    def start(self, stage, stages, hw, steps, tile) -> None:
+        self.label = f"{self.batch}, stage {stage + 1}/{stages} at {hw[1]}x{hw[0]}"
+        self.steps, self.started = steps, time.perf_counter()
+        how = "" if tile is None else f", tiles of {tile} px"
+        self.log(f"start {self.label}{how}: {self.keys}")
+
+    def progress(self, stage, step, terms) -> None:
+        mean = Terms(*terms.mean(0).tolist())
+        rate = (time.perf_counter() - self.started) / step
+        self.log(
+            f"  {self.label} step {step}/{self.steps}: total {mean.total:.4g} (content "
+            f"{mean.content:.4g}, style {mean.style:.4g}, tv {mean.tv:.4g}) {rate:.3f} s/step"
+        )
