@@ -28,6 +28,7 @@ from nst.highres import (
 )
 from nst.highres.memory import IMAGE_BUFFERS, MIN_TILE
 from nst.losses import LossWeights, gatys_loss, gram_matrix, tv_loss
+from nst.masks import guided_targets
 from nst.method import Method
 from nst.outcome import StagedOutcome
 from nst.stages import Refinement, Stage
@@ -425,3 +426,39 @@ def test_seam_score_compares_aligned_borders_with_lines_of_their_phase():
     rows, cols = tile_edges(pass_grid(256, 256, 64, 16, 3, align=16))
     assert seam_score(image, rows, cols) > 1.5
     assert abs(seam_score(image, rows, cols, period=16) - 1.0) < 0.1
+
+
+@pytest.mark.parametrize("index", [0, 3])
+def test_tiled_masked_loss_and_gradient_are_the_untiled_ones(index):
+    """With masks (two regions with a soft edge, one without a style in one image) the
+    tiles' regions add up to the whole image's, as without."""
+    net = small_net()
+    content, style = images(256)
+    problem = problem_for(net, content, style, weights=(1.0, 30.0, 0.5))
+    x = torch.cat([halves(), halves().flip(-1)])
+    edge = torch.linspace(0, 1, 256).clamp(0.3, 0.7).sub(0.3).div(0.4)  # soft in the middle
+    first = edge.expand(256, 256)
+    masks = torch.stack([first, 1 - first])[None].expand(2, 2, 256, 256).clone()
+    masks[1] = masks[1].transpose(-1, -2).clone()  # the second image split the other way
+    has_style = torch.tensor([[True, True], [True, False]])
+    guided = {}
+    for name, gram in problem.grams.items():
+        grams = torch.stack([gram[0], 0.5 * gram[0]])[None].expand(2, 2, *gram.shape[-2:])
+        guided[name] = guided_targets(grams, masks, has_style, problem.strides[name])
+    weights = LossWeights(
+        *(w.expand(2) for w in (problem.weights.content, problem.weights.style, problem.weights.tv))
+    )
+    problem = Problem(
+        net,
+        content.expand(2, -1, -1, -1),
+        guided,
+        weights,
+        problem.content_layers,
+        problem.style_layers,
+    )
+    grad = torch.empty_like(x)
+    grid = pass_grid(256, 256, 64, 16, index, margin=8, align=problem.align)
+    terms = tiled_pass(problem, x, grid, grad)
+    expected, expected_terms = untiled(problem, x)
+    torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(terms[:, :3], expected_terms, rtol=1e-5, atol=1e-7)

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .masks import Guided
+
 
 class _Gram(torch.autograd.Function):
     """G = F F^T * scale over a batch of (C, N) matrices F.
@@ -76,8 +78,9 @@ def gram_matrix(
 
 
 def _positions(weight: Tensor, batch: int) -> Tensor:
-    """The weight's sum over positions, per image: (B,) (the same for an (H, W) weight)."""
-    return weight.float().flatten(-2).sum(-1).reshape(-1).expand(batch)
+    """The weight's sum over positions, per image: (B,) (the same for an (H, W) weight);
+    an image whose weight is zero everywhere gets a zero loss, not a division by zero."""
+    return weight.float().flatten(-2).sum(-1).reshape(-1).expand(batch).clamp_min(1e-12)
 
 
 def _per_image(value: Tensor | float) -> Tensor | float:
@@ -113,6 +116,28 @@ def content_loss(
 def style_loss(gram: Tensor, target: Tensor) -> Tensor:
     """Mean squared Gram difference per image: (B, C, C) x (B or 1, C, C) -> (B,)."""
     return _mse(gram, target)
+
+
+def style_term(features: Tensor, target: Tensor | Guided) -> Tensor:
+    """A style layer's loss per image: (B, C, H, W) against its Grams (B or 1, C, C), or
+    with masks (nst.masks.Guided) each region's weighted Gram against the region's."""
+    if not isinstance(target, Guided):
+        return style_loss(gram_matrix(features), target)
+    h, w = features.shape[-2:]
+    regions = range(target.grams.shape[1])
+    grams = [gram_matrix(features, target.weights[:, r : r + 1, :h, :w]) for r in regions]
+    return grams_loss(torch.stack(grams, dim=1), target)
+
+
+def grams_loss(grams: Tensor, target: Tensor | Guided) -> Tensor:
+    """style_loss of an image's Grams (B, C, C), or with masks of its regions' Grams
+    (B, R, C, C), each region counting its share: -> (B,)."""
+    if not isinstance(target, Guided):
+        return style_loss(grams, target)
+    return sum(
+        target.shares[:, r] * style_loss(grams[:, r], target.grams[:, r])
+        for r in range(grams.shape[1])
+    )
 
 
 def tv_loss(
@@ -186,17 +211,15 @@ def gatys_loss(
     """Weighted content + style + TV loss per image.
 
     content_targets hold feature maps (B, C, H, W); style_targets hold Grams
-    (B, C, C).  Layer weights scale each layer's term before the global weights.
+    (B, C, C), or per region with masks (style_term).  Layer weights scale each layer's
+    term before the global weights.
     """
     content = _weighted_sum(
         ((w, content_loss(features[k], content_targets[k])) for k, w in content_layers.items()),
         image,
     )
     style = _weighted_sum(
-        (
-            (w, style_loss(gram_matrix(features[k]), style_targets[k]))
-            for k, w in style_layers.items()
-        ),
+        ((w, style_term(features[k], style_targets[k])) for k, w in style_layers.items()),
         image,
     )
     tv = tv_loss(image.float())

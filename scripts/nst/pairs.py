@@ -11,7 +11,9 @@ still show the full file names.
 A sheet is a TSV with columns `content` and `style` (file names relative to the
 content and style folders) and optional per-pair settings (see PAIR_OVERRIDES).
 A style cell may blend several styles: `starry.jpg:0.7+wave.jpg:0.3` (weights are
-normalised to sum to one; without weights the styles count equally).
+normalised to sum to one; without weights the styles count equally).  A row with a
+`mask` (a label image in the mask folder, nst.masks) gives a style per colour of the
+mask instead, each a cell as above or `none`: `white=starry.jpg; black=none`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .io import fitting_key
 from .settings import PAIR_OVERRIDES
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+MASK_CHECK_SIDE = 256  # masks are checked at this long side (their colours, not details)
 
 
 class SheetError(ValueError):
@@ -80,11 +83,16 @@ def image_keys(paths: Iterable[Path]) -> dict[Path, str]:
     return keys
 
 
+Styles = tuple[tuple[Path, float], ...]  # (style image, blend weight), weights sum to 1
+
+
 @dataclass(frozen=True)
 class PairSpec:
     content: Path
-    styles: tuple[tuple[Path, float], ...]  # (style image, blend weight), weights sum to 1
+    styles: Styles  # with a mask: every style its regions use, each weight 1
     overrides: Mapping = field(default_factory=dict)
+    mask: Path | None = None
+    regions: tuple[tuple[str, Styles], ...] = ()  # ("rrggbb", styles or none: ()) per colour
 
 
 def all_combinations(contents: Iterable[Path], styles: Iterable[Path]) -> list[PairSpec]:
@@ -92,14 +100,25 @@ def all_combinations(contents: Iterable[Path], styles: Iterable[Path]) -> list[P
     return [PairSpec(c, ((s, 1.0),)) for c in contents for s in styles]
 
 
-def style_key(styles: tuple[tuple[Path, float], ...], keys: Mapping[Path, str]) -> str:
+def style_key(styles: Styles, keys: Mapping[Path, str]) -> str:
     """`wave`, or `starry@0.7+wave@0.3` for a blend (shortened when it is too long)."""
     if len(styles) == 1:
         return keys[styles[0][0]]
     return fitting_key("+".join(f"{keys[path]}@{weight:.3g}" for path, weight in styles))
 
 
-def read_sheet(sheet: str | os.PathLike, content_dir: Path, style_dir: Path) -> list[PairSpec]:
+def pair_style_key(spec: PairSpec, keys: Mapping[Path, str]) -> str:
+    """The style part of a pair's output path: style_key, or with a mask
+    `halves@ffffff=starry,000000=none` (shortened when it is too long)."""
+    if spec.mask is None:
+        return style_key(spec.styles, keys)
+    regions = ",".join(f"{c}={style_key(s, keys) if s else 'none'}" for c, s in spec.regions)
+    return fitting_key(f"{keys[spec.mask]}@{regions}")
+
+
+def read_sheet(
+    sheet: str | os.PathLike, content_dir: Path, style_dir: Path, mask_dir: Path | None = None
+) -> list[PairSpec]:
     """Parse and check a pairs sheet; raise SheetError listing every bad row."""
     import pandas as pd  # here: pair jobs import this module and never read a sheet
 
@@ -116,36 +135,96 @@ def read_sheet(sheet: str | os.PathLike, content_dir: Path, style_dir: Path) -> 
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise SheetError(f"pairs sheet {sheet}: cannot be read as TSV ({err})") from None
     missing = {"content", "style"} - set(table.columns)
-    unknown = set(table.columns) - {"content", "style", *PAIR_OVERRIDES}
+    unknown = set(table.columns) - {"content", "style", "mask", *PAIR_OVERRIDES}
     if missing or unknown:
         raise SheetError(
             f"pairs sheet {sheet}: "
             + (f"missing column(s) {', '.join(sorted(missing))}; " if missing else "")
             + (f"unknown column(s) {', '.join(sorted(unknown))}; " if unknown else "")
-            + f"columns are content, style and optionally {', '.join(PAIR_OVERRIDES)}"
+            + f"columns are content, style and optionally mask, {', '.join(PAIR_OVERRIDES)}"
         )
     problems, pairs, seen = [], [], {}
     for index, row in table.iterrows():
         line = index + 2  # 1-based, after the header
         try:
             content = _inside(content_dir, row["content"])
-            styles = _parse_styles(style_dir, row["style"])
             overrides = _overrides(row)
+            if str(row.get("mask", "")).strip():
+                spec = _masked(content, row, style_dir, mask_dir, overrides)
+            else:
+                spec = PairSpec(content, _parse_styles(style_dir, row["style"]), overrides)
         except ValueError as err:
             problems.append(f"row {line}: {err}")
             continue
         # Weights as the output names show them (style_key): equal names, same pair.
-        identity = (content, tuple((path, f"{weight:.3g}") for path, weight in styles))
+        identity = (
+            content,
+            spec.mask,
+            _rounded(spec.styles),
+            tuple((colour, _rounded(styles)) for colour, styles in spec.regions),
+        )
         if identity in seen:
             problems.append(f"row {line}: duplicates row {seen[identity]} (same content and style)")
             continue
         seen[identity] = line
-        pairs.append(PairSpec(content, styles, overrides))
+        pairs.append(spec)
     if problems:
         raise SheetError(f"pairs sheet {sheet} has problems:\n  " + "\n  ".join(problems))
     if not pairs:
         raise SheetError(f"pairs sheet {sheet} lists no pairs")
     return pairs
+
+
+def _rounded(styles: Styles) -> tuple:
+    return tuple((path, f"{weight:.3g}") for path, weight in styles)
+
+
+def _masked(
+    content: Path, row: Mapping, style_dir: Path, mask_dir: Path | None, overrides: Mapping
+) -> PairSpec:
+    """A row with a mask: its label image, checked, and a style (or none) per colour."""
+    from .masks import hex_colour, parse_colour
+
+    if mask_dir is None:
+        raise ValueError("a mask is given but no mask folder (set mask_dir in config.yaml)")
+    mask = _inside(mask_dir, row["mask"])
+    regions, colours = [], []
+    for item in str(row["style"]).split(";"):
+        colour, equals, cell = item.partition("=")
+        if not equals:
+            raise ValueError(
+                f"with a mask the style cell gives a style per colour of the mask, e.g. "
+                f"`white=starry.jpg; black=none`; {item.strip()!r} names no colour"
+            )
+        rgb = parse_colour(colour)
+        if rgb in colours:
+            raise ValueError(f"the style cell names the colour {colour.strip()!r} twice")
+        none = cell.strip().lower() == "none"
+        regions.append((hex_colour(rgb), () if none else _parse_styles(style_dir, cell)))
+        colours.append(rgb)
+    used = sorted({path for _, styles in regions for path, _ in styles})
+    if not used:
+        raise ValueError("the style cell gives no colour of the mask a style")
+    _check_mask(mask, colours)
+    return PairSpec(content, tuple((p, 1.0) for p in used), overrides, mask, tuple(regions))
+
+
+def _check_mask(path: Path, colours: list[tuple[int, int, int]]) -> None:
+    """Every part of the mask is a named colour or between two (at most 1% of other
+    colours: stray pixels); else ValueError naming the colour to add."""
+    from .images import ImageError, load_image
+    from .masks import unnamed_colour
+
+    try:
+        mask = load_image(path, MASK_CHECK_SIDE)
+    except ImageError as err:
+        raise ValueError(f"mask {path}: {err}") from None
+    colour, fraction = unnamed_colour(mask, colours)
+    if fraction > 0.01:
+        raise ValueError(
+            f"{fraction:.0%} of mask {path} is colour {colour} (or near it), which the style "
+            f"cell does not name: add `{colour}=<style>` or `{colour}=none`"
+        )
 
 
 def _inside(folder: Path, name: str) -> Path:

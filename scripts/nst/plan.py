@@ -25,7 +25,14 @@ from pathlib import Path
 
 from .geometry import scaled_size
 from .io import atomic_write, file_signature, write_json
-from .pairs import PairSpec, all_combinations, image_keys, list_files, read_sheet, style_key
+from .pairs import (
+    PairSpec,
+    all_combinations,
+    image_keys,
+    list_files,
+    pair_style_key,
+    read_sheet,
+)
 from .shards import Member, assign_shards
 
 
@@ -41,11 +48,19 @@ class Pair:
     output: str
     record: str
     overrides: Mapping
+    mask: str | None = None  # a label image (nst.masks); then `styles` are its regions' all
+    # per colour of the mask ("rrggbb"), the styles there (image, cache, weight), or none
+    regions: tuple[tuple[str, tuple[tuple[str, str, float], ...]], ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Pair:
         styles = tuple((s, c, float(w)) for s, c, w in data["styles"])
-        return cls(**{**data, "styles": styles, "overrides": dict(data.get("overrides", {}))})
+        regions = tuple(
+            (colour, tuple((s, c, float(w)) for s, c, w in blend))
+            for colour, blend in data.get("regions", ())
+        )
+        overrides = dict(data.get("overrides", {}))
+        return cls(**{**data, "styles": styles, "overrides": overrides, "regions": regions})
 
 
 @dataclass(frozen=True)
@@ -117,7 +132,9 @@ def make_plan(
     found = {role: [Path(p) for p in files] for role, files in candidates(config).items()}
     keys = {**image_keys(found["content"]), **image_keys(found["style"])}
     if config.get("pairs"):
-        specs = read_sheet(config["pairs"], Path(config["content_dir"]), Path(config["style_dir"]))
+        folders = (Path(config[key]) for key in ("content_dir", "style_dir", "mask_dir"))
+        specs = read_sheet(config["pairs"], *folders)
+        keys.update(image_keys({spec.mask for spec in specs if spec.mask}))
     else:
         specs = all_combinations(found["content"], found["style"])
     usable, skipped = [], []
@@ -166,9 +183,9 @@ def style_set_name(caches: Collection[str]) -> str:
 # Called once per pair (100,000 in a big run): plain string joins, not pathlib, which
 # costs more than everything else here.
 def _pair(spec: PairSpec, keys: Mapping[Path, str], results: str) -> dict:
-    content, style = keys[spec.content], style_key(spec.styles, keys)
+    content, style = keys[spec.content], pair_style_key(spec, keys)
     output, record = result_paths(results, f"{style}/{content}")
-    return {
+    pair = {
         "key": f"{style}/{content}",
         "content_name": spec.content.name,
         "style_name": spec.styles[0][0].name
@@ -182,6 +199,19 @@ def _pair(spec: PairSpec, keys: Mapping[Path, str], results: str) -> dict:
         "record": record,
         "overrides": dict(spec.overrides),
     }
+    if spec.mask is None:
+        return pair  # no mask keys: a plan made before masks existed reads the same
+    names = (
+        f"{colour}={'+'.join(f'{p.name}:{w:.3g}' for p, w in styles) or 'none'}"
+        for colour, styles in spec.regions
+    )
+    pair["style_name"] = f"{spec.mask.name}: {'; '.join(names)}"
+    pair["mask"] = str(spec.mask)
+    pair["regions"] = [
+        [colour, [[str(p), style_cache_path(results, keys[p]), round(w, 6)] for p, w in styles]]
+        for colour, styles in spec.regions
+    ]
+    return pair
 
 
 def _names(folder: str) -> set[str]:
@@ -246,10 +276,12 @@ def write_plan(plan: Plan, results: str | os.PathLike) -> int:
         pairs = plan.shard_pairs(shard)
         # The photos' sizes and dates: a photo edited in place changes its shard's file,
         # so the shard reruns (its pairs redo what the new photo changes).
-        for pair in pairs:
-            if pair["content"] not in signatures:
-                signatures[pair["content"]] = file_signature(pair["content"])
-        contents = {pair["content"]: signatures[pair["content"]] for pair in pairs}
+        # A mask likewise.
+        files = [path for pair in pairs for path in (pair["content"], pair.get("mask")) if path]
+        for path in files:
+            if path not in signatures:
+                signatures[path] = file_signature(path)
+        contents = {path: signatures[path] for path in files}
         text = json.dumps({"pairs": pairs, "contents": contents}, sort_keys=True)
         path = Path(shard_plan_path(results, shard))
         try:

@@ -15,7 +15,9 @@ compare across pairs, sizes and settings:
   as the style image itself.
 
 Each is the mean over the judge's layers (JUDGES) of the per-layer ratio, so
-that no layer's scale dominates.  Lower is better for both; they pull against each
+that no layer's scale dominates.  With a mask (nst.masks) a region's style score
+compares the region's weighted Grams (of the result and of the photo) with its own
+styles'.  Lower is better for both; they pull against each
 other, and a result with a style score near 1 (nothing transferred) or a
 content score near 1 (photo lost) is the one to look at.
 """
@@ -32,8 +34,10 @@ from .backbones import build_backbone
 from .backbones.base import FeatureExtractor
 from .catalog import Network, network
 from .geometry import scaled_size
+from .highres.tiled import layer_strides
 from .images import DEFAULT_MAX_MEGAPIXELS, load_image, resize
 from .losses import gram_matrix
+from .masks import at_layer, resize_weights
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class Judge:
         self.max_megapixels = max_megapixels
         self._net: FeatureExtractor | None = None
         self._references: dict[tuple, StyleReference] = {}
+        self._layer_strides: dict[str, int] | None = None
 
     @property
     def content_layers(self) -> tuple[str, ...]:
@@ -114,6 +119,13 @@ class Judge:
         with torch.no_grad():
             layers = sorted({*self.content_layers, *self.style_layers})
             return self._net(image.to(self.device)[None], layers)
+
+    def _strides(self) -> dict[str, int]:
+        """The style layers' strides (where a region's weights are pooled to)."""
+        if self._layer_strides is None:
+            self._features(torch.zeros(3, 64, 64))  # loads the network
+            self._layer_strides = layer_strides(self._net, list(self.style_layers))
+        return self._layer_strides
 
     def reference(self, styles: Sequence[tuple[str, float]], long_side: int) -> StyleReference:
         """The style images (path, blend weight) at the size the run's targets used; cached."""
@@ -136,23 +148,36 @@ class Judge:
         content: Tensor,
         styles: Sequence[tuple[str, float]],
         style_long_side: int,
+        region: Tensor | None = None,
     ) -> Score:
         """A result (3, H, W) of `content` (the same shape) against its style images
-        (path, blend weight) at the run's style size; above JUDGE_MAX_SIDE, downscaled."""
+        (path, blend weight) at the run's style size; above JUDGE_MAX_SIDE, downscaled.
+        `region`: a mask region's (H, W) weights, whose style is judged there alone."""
         long_side = max(result.shape[-2:])
         if long_side > JUDGE_MAX_SIDE:
             hw = scaled_size(*result.shape[-2:], JUDGE_MAX_SIDE)
             result, content = resize(result, hw), resize(content, hw)
+            region = None if region is None else resize_weights(region, hw)
             style_long_side = max(1, round(style_long_side * JUDGE_MAX_SIDE / long_side))
-        return self.score(result, content, self.reference(styles, style_long_side))
+        return self.score(result, content, self.reference(styles, style_long_side), region)
 
-    def score(self, result: Tensor, content: Tensor, style: StyleReference) -> Score:
-        """result, content: (3, H, W) in [0, 1], the same shape."""
+    def score(
+        self, result: Tensor, content: Tensor, style: StyleReference, region: Tensor | None = None
+    ) -> Score:
+        """result, content: (3, H, W) in [0, 1], the same shape; region: (H, W) or None."""
         out, photo = self._features(result), self._features(content)
         style_as_photo = self._features(resize(style.image[None], tuple(content.shape[-2:]))[0])
+
+        def gram(features: dict[str, Tensor], name: str) -> Tensor:
+            if region is None:
+                return gram_matrix(features[name])
+            shape = features[name].shape[-2:]
+            weight = at_layer(region.to(self.device), self._strides()[name], shape)
+            return gram_matrix(features[name], weight)
+
         style_ratios = [
-            _distance(gram_matrix(out[n]), style.grams[n])
-            / max(_distance(gram_matrix(photo[n]), style.grams[n]), 1e-12)
+            _distance(gram(out, n), style.grams[n])
+            / max(_distance(gram(photo, n), style.grams[n]), 1e-12)
             for n in self.style_layers
         ]
         content_ratios = [

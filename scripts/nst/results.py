@@ -27,9 +27,14 @@ if TYPE_CHECKING:
 
 
 def fingerprint(
-    settings: PairSettings, seed: int, content_sha: str, styles: Sequence[tuple[str, float]]
+    settings: PairSettings,
+    seed: int,
+    content_sha: str,
+    styles: Sequence[tuple[str, float]],
+    mask: Mapping | None = None,
 ) -> str:
-    """Identity of a result: everything that changes the image, and nothing else."""
+    """Identity of a result: everything that changes the image, and nothing else (with a
+    mask, its sha256 and each colour's styles' target shas and weights)."""
     init = settings.init
     init_sha = sha256_file(init) if init not in ("content", "noise") else init
     payload = {
@@ -38,6 +43,8 @@ def fingerprint(
         "content": content_sha,
         "styles": [list(s) for s in styles],
     }
+    if mask is not None:
+        payload["mask"] = mask  # absent without: results made before masks keep their identity
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 

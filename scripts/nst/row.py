@@ -13,6 +13,7 @@ class SummaryRow:
     pair: str  # the pair key, "style/content"
     content: str  # file names
     style: str
+    mask: str = ""  # the label image giving each region its style (nst.masks), if any
     backbone: str
     width: int | None = None  # of the result
     height: int | None = None
@@ -25,6 +26,7 @@ class SummaryRow:
     initial_loss: float | None = None  # the total where the first stage started
     style_score: float | None = None  # the held-out network's (nst.quality)
     content_score: float | None = None
+    region_scores: str = ""  # with a mask: "rrggbb=style score" per region with a style
     seconds: float | None = None  # the pair's share of its batch's time
     device: str
     precision: str  # the one the result was made in

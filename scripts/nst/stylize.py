@@ -183,7 +183,6 @@ def stylize(
         result.stages.append((stage.long_side, outcome))
         x = outcome.image
     if scales:
-
         passes = refinement.settings.steps
 
         def on_scale(index: int, hw: tuple[int, int], tile: int):

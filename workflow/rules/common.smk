@@ -151,6 +151,7 @@ def style_runtime(wildcards, attempt):
 # The input folders, listed where the run is planned; a cluster job runs its one shard
 # and needs neither the listing nor validation's inputs (whatever the collection size).
 CANDIDATES = {"content": [], "style": []}
+MASK_LISTING = ""  # the sheet's masks' names, sizes and dates
 if not workflow.remote_exec:
     try:
         CANDIDATES = candidates(config)
@@ -169,11 +170,14 @@ if not workflow.remote_exec:
     # A bad pairs sheet stops the run before any job, with every bad row named.
     if config["pairs"]:
         try:
-            read_sheet(
-                config["pairs"], Path(config["content_dir"]), Path(config["style_dir"])
+            SHEET = read_sheet(
+                config["pairs"],
+                *(Path(config[k]) for k in ("content_dir", "style_dir", "mask_dir")),
             )
         except SheetError as err:
             raise WorkflowError(str(err)) from None
+        masks = sorted({str(spec.mask) for spec in SHEET if spec.mask})
+        MASK_LISTING = listing_signature(masks) if masks else ""
 
 _indexes = {}
 

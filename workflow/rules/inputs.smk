@@ -45,8 +45,10 @@ checkpoint plan_shards:
     params:
         inputs={
             key: config[key]
-            for key in ("content_dir", "style_dir", "pairs", "results")
+            for key in ("content_dir", "style_dir", "mask_dir", "pairs", "results")
         },
+        # A mask edited in place replans (its pairs' shards rerun, those pairs redo).
+        masks=MASK_LISTING,
         # Only what the plan depends on: other settings rerun the pair jobs, not this.
         shard_size=SHARD_SIZE,
         size=SETTINGS.size,

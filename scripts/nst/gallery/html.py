@@ -95,6 +95,8 @@ DETAILS = [
     ("initial loss", "initial_loss"),
     ("style score", "style_score"),
     ("content score", "content_score"),
+    ("mask", "mask"),
+    ("style score per region", "region_scores"),
     ("seconds", "seconds"),
     ("steps", "steps"),
     ("optimizer", "optimizer"),

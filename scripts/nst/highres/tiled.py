@@ -43,11 +43,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..backbones.base import FeatureExtractor
-from ..losses import LossWeights, content_loss, gram_matrix, style_loss, tv_loss
+from ..losses import LossWeights, content_loss, gram_matrix, grams_loss, tv_loss
+from ..masks import Guided, at_layer
 from ..precision import autocast
 from .grid import Grid, Tile, pass_grid
 
@@ -58,7 +58,8 @@ class Problem:
 
     net: FeatureExtractor
     content: Tensor  # (B, 3, H, W), the content image at this scale, where x is stored
-    grams: Mapping[str, Tensor]  # style layer -> (B or 1, C, C), on the network's device
+    # style layer -> (B or 1, C, C) on the network's device, or per region (nst.masks.Guided)
+    grams: Mapping[str, Tensor | Guided]
     weights: LossWeights  # (B,) each, on the network's device
     content_layers: Mapping[str, float]
     style_layers: Mapping[str, float]
@@ -101,12 +102,34 @@ def with_halo(tile: Tile, height: int, width: int, halo: int = 1) -> Tile:
     )
 
 
-def pooled(weight: Tensor, stride: int, shape: tuple[int, int]) -> Tensor:
-    """A tile's (h, w) pixel weights at a layer of this stride and (h', w') shape: the
-    mean over each position's stride x stride window, the windows of VGG's pooling."""
-    if stride > 1:
-        weight = F.avg_pool2d(weight[None, None], stride, ceil_mode=True)[0, 0]
-    return weight[: shape[0], : shape[1]]
+def layer_weight(problem: Problem, name: str, view: TileView, shape: tuple[int, int]) -> Tensor:
+    """The tile's weights at layer `name` (of feature map `shape`): its blend weight
+    (h', w'), or with masks (nst.masks.Guided) the blend weight times each region's
+    mask, (B, R, h', w')."""
+    weight = view.weight
+    target = problem.grams.get(name)
+    if isinstance(target, Guided):
+        masks = target.masks[(..., *view.tile.slices())].to(weight.device)
+        weight = masks * weight
+    return at_layer(weight, problem.strides[name], shape)
+
+
+def layer_gram(features: Tensor, weight: Tensor, positions: float | Tensor) -> Tensor:
+    """gram_matrix with a tile's layer_weight: (B, C, C), or per region (B, R, C, C)
+    with positions (B, R)."""
+    if weight.dim() == 2:
+        return gram_matrix(features, weight, positions)
+    return torch.stack(
+        [
+            gram_matrix(features, weight[:, r : r + 1], _region(positions, r))
+            for r in range(weight.shape[1])
+        ],
+        dim=1,
+    )
+
+
+def _region(positions: float | Tensor, r: int) -> float | Tensor:
+    return positions if isinstance(positions, float) else positions[:, r]
 
 
 @dataclass
@@ -144,30 +167,49 @@ def tile_views(problem: Problem, x: Tensor, grid: Grid, grad: bool) -> Iterator[
 @dataclass
 class Sums:
     """Sweep 1's totals over the tiles: each style layer's sum of weighted Grams and
-    each layer's positions (the pooled weights: the whole image's count)."""
+    each layer's positions (the pooled weights: the whole image's count; with masks,
+    each region's, (B, R))."""
 
     grams: dict[str, Tensor]
     positions: dict[str, float]
+    regions: dict[str, Tensor]  # a style layer with masks -> its regions' positions (B, R)
+
+    def style_positions(self, name: str) -> float | Tensor:
+        """What a style layer's Grams are divided by (an empty region's stays zero)."""
+        if name in self.regions:
+            return self.regions[name].clamp_min(1e-12)
+        return self.positions[name]
 
     def image_grams(self) -> dict[str, Tensor]:
-        return {name: g / self.positions[name] for name, g in self.grams.items()}
+        grams = {}
+        for name, g in self.grams.items():
+            positions = self.style_positions(name)
+            grams[name] = g / (
+                positions if name not in self.regions else positions[..., None, None]
+            )
+        return grams
 
 
 def gram_sweep(problem: Problem, x: Tensor, grid: Grid) -> Sums:
     """Sweep 1: the whole image's Grams, tile by tile, without a graph."""
     grams: dict[str, Tensor] = {}
     positions = dict.fromkeys(problem.layers, 0.0)
+    regions: dict[str, Tensor] = {}
     with torch.no_grad():
         for view in tile_views(problem, x, grid, grad=False):
             with autocast(problem.device, problem.precision):
                 features = problem.net(view.image, problem.layers)
             for name, f in features.items():
-                w = pooled(view.weight, problem.strides[name], f.shape[-2:])
+                w = at_layer(view.weight, problem.strides[name], f.shape[-2:])
                 positions[name] += float(w.sum())
-                if name in problem.style_layers:
-                    share = gram_matrix(f, w, positions=1.0)  # divided by all positions below
-                    grams[name] = grams[name] + share if name in grams else share
-    return Sums(grams, positions)
+                if name not in problem.style_layers:
+                    continue
+                w = layer_weight(problem, name, view, f.shape[-2:])
+                if w.dim() > 2:
+                    regions[name] = regions.get(name, 0) + w.flatten(2).sum(2)
+                share = layer_gram(f, w, 1.0)  # divided by all positions below
+                grams[name] = grams[name] + share if name in grams else share
+    return Sums(grams, positions, regions)
 
 
 def image_grams(
@@ -188,8 +230,8 @@ def style_terms(problem: Problem, grams: Mapping[str, Tensor]) -> tuple[Tensor, 
     leaves = {name: g.detach().requires_grad_(True) for name, g in grams.items()}
     with torch.enable_grad():
         style = sum(
-            layer_weight * style_loss(leaves[name], problem.grams[name])
-            for name, layer_weight in problem.style_layers.items()
+            weight * grams_loss(leaves[name], problem.grams[name])
+            for name, weight in problem.style_layers.items()
         )
         style = problem.weights.style * style
         style.sum().backward()  # images are independent: each M[b] is image b's
@@ -217,14 +259,14 @@ def tile_objective(
         features = net(view.image, problem.layers)
     zero = view.padded.new_zeros(view.padded.shape[0], dtype=torch.float32)
     c, s = zero, zero
-    for name, layer_weight in problem.content_layers.items():
+    for name, weight in problem.content_layers.items():
         f = features[name]
-        w = pooled(view.weight, problem.strides[name], f.shape[-2:])
-        c = c + layer_weight * content_loss(f, targets[name], w, sums.positions[name])
+        w = at_layer(view.weight, problem.strides[name], f.shape[-2:])
+        c = c + weight * content_loss(f, targets[name], w, sums.positions[name])
     for name in problem.style_layers:
         f = features[name]
-        w = pooled(view.weight, problem.strides[name], f.shape[-2:])
-        share = gram_matrix(f, w, sums.positions[name])
+        w = layer_weight(problem, name, view, f.shape[-2:])
+        share = layer_gram(f, w, sums.style_positions(name))
         s = s + (slopes[name] * share).flatten(1).sum(1)
     c = weights.content * c
     tv = weights.tv * tv_loss(view.padded.float(), view.halo_weight, hw)

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import torch
 
+from ..geometry import scaled_size
 from ..images import load_image, resize
 from ..losses import LossWeights
 from ..method import Method
@@ -15,6 +16,7 @@ from ..stages import Refinement, Stage
 from ..stylize import stylize
 from .job import Job
 from .progress import LogWatcher
+from .targets import style_targets
 from .tasks import Task
 
 # What a pair that diverged is retried with (nst.shard.failures).
@@ -32,12 +34,13 @@ def optimize_batch(
     s0 = tasks[0].settings  # the batch shares its stages and method (nst.batches)
     precision = "fp32" if safer else job.precision
     lr_scale = SAFER_LR if safer else 1.0
+    height, width = contents.shape[-2:]
+
+    def targets(size: int, on: torch.device) -> dict:
+        return style_targets(job, tasks, size, scaled_size(height, width, size), on)
+
     stages = [
-        Stage(
-            size,
-            Method.from_settings(s0, steps, precision, lr_scale),
-            style_grams(job, tasks, s0.style_size(size)),
-        )
+        Stage(size, Method.from_settings(s0, steps, precision, lr_scale), targets(size, job.device))
         for size, steps in s0.stages
     ]
     weights = LossWeights(
@@ -49,7 +52,7 @@ def optimize_batch(
     refinement = None
     if s0.highres:
         highres = replace(s0.highres, learning_rate=s0.highres.learning_rate * lr_scale)
-        refinement = Refinement(highres, lambda size: style_grams(job, tasks, s0.style_size(size)))
+        refinement = Refinement(highres, lambda size: targets(size, contents.device))
     return stylize(
         net,
         contents,
@@ -59,16 +62,6 @@ def optimize_batch(
         watcher=LogWatcher(job.log, tasks, contents.shape[-2:], job.progress_every, job.console),
         refinement=refinement,
     )
-
-
-def style_grams(job: Job, tasks: list[Task], style_size: int) -> dict[str, torch.Tensor]:
-    """Each layer's (B, C, C) style targets at this style size (blends summed)."""
-    return {
-        layer: torch.stack(
-            [sum(w * t[f"{style_size}/{layer}"] for t, w in task.targets) for task in tasks]
-        ).to(job.device)
-        for layer in tasks[0].settings.style_layers
-    }
 
 
 def starts(job: Job, tasks: list[Task], content: torch.Tensor) -> torch.Tensor:

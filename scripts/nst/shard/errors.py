@@ -7,6 +7,7 @@ import errno
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -63,6 +64,7 @@ def base_row(task: Task, device: str) -> SummaryRow:
         pair=task.pair.key,
         content=task.pair.content_name,
         style=task.pair.style_name,
+        mask=Path(task.pair.mask).name if task.pair.mask else "",
         backbone=s.backbone,
         optimizer=s.optimizer,
         device=device,

@@ -48,7 +48,7 @@ def finish_pair(
     try:
         image = preserve_color(result.last.image[b], content, task.settings.preserve_color)
         phase = "scoring"
-        row.style_score, row.content_score = score(job, task, image, content)
+        row.style_score, row.content_score, row.region_scores = score(job, task, image, content)
         row.status = "ok"
         phase = "writing"
         write_result(task.pair, image, task.fingerprint, task.settings, row, result.curve(b))
@@ -57,9 +57,26 @@ def finish_pair(
     return row
 
 
-def score(job: Job, task: Task, image: torch.Tensor, content: torch.Tensor) -> tuple[float, float]:
-    """The held-out network's quality score (style, content) of the image that is saved
-    (nst.quality)."""
-    styles = [(style, weight) for style, _, weight in task.pair.styles]
-    result = job.judge.score_pair(image, content, styles, task.settings.style_sizes[-1])
-    return round(result.style, 4), round(result.content, 4)
+def score(
+    job: Job, task: Task, image: torch.Tensor, content: torch.Tensor
+) -> tuple[float, float, str]:
+    """The held-out network's quality score (nst.quality) of the image that is saved:
+    style, content, and with a mask each styled region's style score ("rrggbb=score;
+    ..."), whose mean by area is then the style score."""
+    size = task.settings.style_sizes[-1]
+    if task.masks is None:
+        styles = [(style, weight) for style, _, weight in task.pair.styles]
+        result = job.judge.score_pair(image, content, styles, size)
+        return round(result.style, 4), round(result.content, 4), ""
+    scores, areas, content_score = [], [], None
+    for (colour, blend), weight in zip(task.pair.regions, task.masks):
+        if not blend:
+            continue
+        styles = [(style, w) for style, _, w in blend]
+        result = job.judge.score_pair(image, content, styles, size, weight)
+        scores.append((colour, round(result.style, 4)))
+        areas.append(float(weight.mean()))
+        content_score = result.content  # the whole photo's, the same for every region
+    style = sum(a * s for a, (_, s) in zip(areas, scores)) / max(sum(areas), 1e-12)
+    regions = "; ".join(f"{colour}={s}" for colour, s in scores)
+    return round(style, 4), round(content_score, 4), regions

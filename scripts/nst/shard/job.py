@@ -11,6 +11,7 @@ import torch
 from ..backbones import build_backbone
 from ..backbones.base import FeatureExtractor
 from ..catalog import network
+from ..highres.tiled import layer_strides
 from ..images import DEFAULT_MAX_MEGAPIXELS
 from ..quality import Judge
 from ..row import SummaryRow
@@ -44,6 +45,7 @@ class Job:
         self.log = log
         self.console = console or silent()
         self._net: FeatureExtractor | None = None
+        self._strides: dict[str, int] | None = None
         self.targets = StyleTargetCache(settings, self.network, self.device, log, max_megapixels)
         self.judge = Judge(settings.backbone, self.device, max_megapixels)
 
@@ -63,6 +65,12 @@ class Job:
                 raise JobError(f"the network {net.key} cannot load: {err}") from err
             self.log(f"loaded {net.key} on {self.device} in {time.perf_counter() - started:.1f} s")
         return self._net
+
+    def strides(self) -> dict[str, int]:
+        """Each style layer's stride in pixels (where masks are pooled to; a probe forward)."""
+        if self._strides is None:
+            self._strides = layer_strides(self.network(), list(self.settings.style_layers))
+        return self._strides
 
     def failed(
         self, task: Task, phase: str, err: Exception, row: SummaryRow | None = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ..batches import plan_batches
 from ..images import DEFAULT_MAX_MEGAPIXELS, load_image
 from ..io import remove_stale_parts
+from ..masks import load_regions
 from ..plan import Pair
 from ..row import SummaryRow
 from ..settings import PairSettings
@@ -90,6 +91,10 @@ class ShardRunner:
                 content = load_image(
                     task.pair.content, task.settings.size, max_megapixels=job.max_megapixels
                 )
+                if task.pair.mask is not None:
+                    colours = [colour for colour, _ in task.pair.regions]
+                    hw = tuple(content.shape[-2:])
+                    task.masks = load_regions(task.pair.mask, colours, hw, job.max_megapixels)
             except Exception as err:
                 finished(job.failed(task, "reading", err))
                 continue

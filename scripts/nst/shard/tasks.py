@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -30,6 +30,10 @@ class Task:
     seed: int
     fingerprint: str
     targets: list[tuple[dict[str, torch.Tensor], float]]  # per blended style
+    # with a mask: per region (pair.regions) its styles' targets, and the regions'
+    # weights (R, H, W) at the working size once loaded
+    regions: list[list[tuple[dict[str, torch.Tensor], float]]] = field(default_factory=list)
+    masks: torch.Tensor | None = None
 
 
 @dataclass
@@ -41,7 +45,7 @@ class Loaded:
 
     @property
     def batch_key(self) -> tuple:
-        return tuple(self.content.shape[-2:]), self.task.settings.stages
+        return tuple(self.content.shape[-2:]), self.task.settings.stages, len(self.task.regions)
 
 
 def pair_seed(settings: PairSettings, pair: Pair) -> int:
@@ -59,13 +63,24 @@ def prepare(job: Job, pair: Pair) -> Task | SummaryRow:
     try:
         targets = [(job.targets.get(style, cache), w) for style, cache, w in pair.styles]
         shas = [(sha, w) for (_, sha), w in targets]
-        fp = fingerprint(settings, seed, sha256_file(pair.content), shas)
+        regions = [[(job.targets.get(s, c), w) for s, c, w in blend] for _, blend in pair.regions]
+        mask = None
+        if pair.mask is not None:
+            mask = {
+                "sha256": sha256_file(pair.mask),
+                "regions": [
+                    [colour, [[sha, w] for (_, sha), w in blend]]
+                    for (colour, _), blend in zip(pair.regions, regions)
+                ],
+            }
+        fp = fingerprint(settings, seed, sha256_file(pair.content), shas, mask)
         row = finished_row(pair, fp)
     except Exception as err:
         return job.failed(Task(pair, settings, seed, "", []), "reading", err)
     if row is not None:
         return row
-    return Task(pair, settings, seed, fp, [(t, w) for (t, _), w in targets])
+    unpack = lambda blend: [(t, w) for (t, _), w in blend]  # noqa: E731
+    return Task(pair, settings, seed, fp, unpack(targets), [unpack(b) for b in regions])
 
 
 class StyleTargetCache:
