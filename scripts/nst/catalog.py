@@ -192,7 +192,9 @@ def network(backbone: str, source: str | None = None) -> Network:
     source = source or DEFAULT_SOURCE[backbone]
     if (backbone, source) not in NETWORKS:
         known = [s for b, s in NETWORKS if b == backbone]
-        raise KeyError(f"no {source!r} weights for {backbone}; its sources are: {', '.join(known)}")
+        raise KeyError(
+            f"no {source!r} weights for {backbone}; its sources are: {', '.join(known)}"
+        )
     return NETWORKS[(backbone, source)]
 
 

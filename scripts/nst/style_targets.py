@@ -85,7 +85,9 @@ def read(
         raise StaleTargetsError(f"{path}: damaged style target cache ({err})") from None
     if metadata.get("settings") != canonical_json(settings.to_params()):
         raise StaleTargetsError(f"{path}: made with other settings than this run's")
-    expected = {f"{s}/{layer}" for s in settings.style_sizes for layer in settings.style_layers}
+    expected = {
+        f"{s}/{layer}" for s in settings.style_sizes for layer in settings.style_layers
+    }
     if set(targets) != expected or not all(torch.isfinite(t).all() for t in targets.values()):
         raise StaleTargetsError(f"{path}: incomplete or non-finite style targets")
     return targets, metadata["style_sha256"]
