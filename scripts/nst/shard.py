@@ -425,7 +425,7 @@ class ShardRunner:
             precision=self.precision,
             width=int(content.shape[-1]),
             height=int(content.shape[-2]),
-            steps=result.steps,
+            steps=result.steps(b),
             content_loss=terms.content,
             style_loss=terms.style,
             tv_loss=terms.tv,

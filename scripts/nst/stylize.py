@@ -23,7 +23,9 @@ from .geometry import scaled_size
 from .images import resize
 from .lbfgs import BatchedLBFGS
 from .losses import LossTerms, LossWeights, gatys_loss
+from .pyramid import parameterise
 from .settings import PairSettings
+from .stopping import StopRule
 
 TERMS = ("content", "style", "tv", "total")  # the columns of Outcome.final and .history
 TOTAL = TERMS.index("total")
@@ -43,6 +45,10 @@ class Method:
     precision: str = "fp32"
     # Under bf16, the last steps run in fp32: the optimum is fp32's, the speed mostly bf16's.
     fp32_polish: float = 0.1
+    # Off unless set (the workflow's defaults: workflow/schemas/config.schema.yaml).
+    pyramid_gain: float = 0.0  # nst.pyramid; 0: optimise the pixels
+    stop_tolerance: float = 0.0  # nst.stopping; 0: every pair runs `steps`
+    stop_window: int = 20
 
     @classmethod
     def from_settings(
@@ -57,6 +63,9 @@ class Method:
             learning_rate=settings.learning_rate * lr_scale,
             lbfgs_history=settings.lbfgs_history,
             precision=precision,
+            pyramid_gain=settings.pyramid_gain,
+            stop_tolerance=settings.stop_tolerance,
+            stop_window=settings.stop_window,
         )
 
     @property
@@ -79,7 +88,7 @@ class Outcome:
     final: Tensor  # (B, 4) the TERMS at the returned image
     history: Tensor  # (steps, B, 4) the same at each evaluated iterate
     finite: Tensor  # (B,) bool: False where the loss or the image became NaN/Inf
-    steps_done: int = 0
+    steps_done: Tensor  # (B,) steps each image took (fewer than the cap where it stopped)
 
     def terms(self, b: int) -> Terms:
         return Terms(*self.final[b].tolist())
@@ -100,7 +109,7 @@ def content_targets(net: FeatureExtractor, content: Tensor, method: Method) -> d
 
 
 def _stack_terms(terms: LossTerms) -> Tensor:
-    return torch.stack([terms.content, terms.style, terms.tv, terms.total], dim=1).detach()
+    return torch.stack([terms.content, terms.style, terms.tv, terms.total], dim=1).detach().float()
 
 
 def optimize(
@@ -117,40 +126,56 @@ def optimize(
 
     content, init: (B, 3, H, W) on the device; style_targets: layer -> (B, C, C).
     on_progress(step, terms) is called every `progress_every` steps with the
-    (B, 4) loss terms on the CPU; only then does the host wait for the device.
+    (B, 4) loss terms on the CPU (NaN for images that have stopped); only then, and
+    at the stop rule's checks, does the host wait for the device.
     """
-    device = content.device
-    targets = content_targets(net, content, method)
-    layers = method.layers
-    x = init.detach().clone().requires_grad_(True)
-
+    device, batch = content.device, content.shape[0]
+    lbfgs = method.optimizer == "lbfgs"
+    # The pyramid and the stop are L-BFGS's: Adam clamps pixels and its loss is not monotone.
+    variable, to_image = parameterise(init, method.pyramid_gain if lbfgs else 0.0)
+    x = variable.requires_grad_(True)
+    rule = StopRule(method.stop_tolerance if lbfgs else 0.0, method.stop_window)
     polish_from = method.steps - round(method.steps * method.fp32_polish)
+    # Under bf16 the stop ends the fp32 polish only: bf16's optimum is not fp32's.
+    stop_from = 0 if method.precision == "fp32" else polish_from
 
-    def evaluate(image: Tensor) -> LossTerms:
+    # The images still optimised (`live`, positions in the batch) and their targets;
+    # stopped images leave all of these, so that they no longer cost any work.
+    live = torch.arange(batch, device=device)
+    live_targets = content_targets(net, content, method)
+    live_styles, live_weights = dict(style_targets), weights
+    history = torch.full((method.steps, batch, len(TERMS)), float("nan"), device=device)
+    accepted = torch.full((method.steps, batch), float("nan"), device=device)
+    image_out = init.detach().clone()
+    final = torch.full((batch, len(TERMS)), float("nan"), device=device)
+    steps_done = torch.full((batch,), method.steps, dtype=torch.long)
+    finite = torch.ones(batch, dtype=torch.bool, device=device)
+    step = 0
+
+    def evaluate(v: Tensor) -> LossTerms:
+        image = to_image(v)
         precision = method.precision if step < polish_from else "fp32"
         with _autocast(device, precision):
-            features = net(image, layers)
+            features = net(image, method.layers)
         return gatys_loss(
             image,
             features,
-            targets,
-            style_targets,
+            live_targets,
+            live_styles,
             method.content_layers,
             method.style_layers,
-            weights,
+            live_weights,
         )
 
-    history = torch.zeros(method.steps, x.shape[0], len(TERMS), device=device)
-    step = 0
-
     def closure() -> Tensor:
-        x.grad = None
-        terms = evaluate(x)
+        v = optimizer.x if lbfgs else x
+        v.grad = None
+        terms = evaluate(v)
         terms.total.sum().backward()
-        history[step] = _stack_terms(terms)
+        history[step, live] = _stack_terms(terms)
         return terms.total.detach()
 
-    if method.optimizer == "lbfgs":
+    if lbfgs:
         optimizer = BatchedLBFGS(x, lr=method.learning_rate, history_size=method.lbfgs_history)
         advance = lambda: optimizer.step(closure)  # noqa: E731
     elif method.optimizer == "adam":
@@ -165,34 +190,65 @@ def optimize(
 
     # Checked at progress points only, so that the device is not synchronised every step.
     # L-BFGS backtracks out of a NaN evaluation, so what counts is its accepted loss.
-    finite = torch.ones(x.shape[0], dtype=torch.bool, device=device)
     for step in range(method.steps):
         advance()
+        if lbfgs:
+            accepted[step, live] = optimizer.loss
         if (step + 1) % progress_every == 0 or step + 1 == method.steps:
-            current = optimizer.loss if method.optimizer == "lbfgs" else history[step, :, TOTAL]
-            finite &= torch.isfinite(current) & torch.isfinite(x.detach()).flatten(1).all(1)
+            current = optimizer.loss if lbfgs else history[step, live, TOTAL]
+            v = (optimizer.x if lbfgs else x).detach()
+            finite[live] &= torch.isfinite(current) & torch.isfinite(v).flatten(1).all(1)
             if on_progress is not None:
                 on_progress(step + 1, history[step].cpu())
             if not finite.any():
                 break
-    steps_done = step + 1
+        if step >= stop_from and rule.checks(step + 1):
+            stopped = rule.converged(accepted[:, live], step + 1).cpu()
+            if stopped.any():
+                leave, stay = live[stopped.to(device)], (~stopped).nonzero()[:, 0].to(device)
+                with torch.no_grad():
+                    image_out[leave] = to_image(optimizer.accepted_point()[stopped.to(device)])
+                # The accepted point's terms: those of the evaluation that was accepted.
+                final[leave] = _accepted_terms(history[: step + 1, leave], accepted[step, leave])
+                steps_done[leave.cpu()] = step + 1
+                optimizer.keep(stay)
+                live = live[stay]
+                live_targets = {k: t[stay] for k, t in live_targets.items()}
+                live_styles = {k: t[stay] for k, t in live_styles.items()}
+                w = live_weights
+                live_weights = LossWeights(w.content[stay], w.style[stay], w.tv[stay])
+                if live.numel() == 0:
+                    break
 
-    with torch.no_grad():
-        final = _stack_terms(evaluate(x))
-        if method.optimizer == "lbfgs":
-            # The last move may have overshot; then return the last accepted point.
-            worse = ~(final[:, TOTAL] <= optimizer.loss)
-            if worse.any():
-                x[worse] -= optimizer.last_step[worse].view_as(x[worse])
-                final = _stack_terms(evaluate(x))
+    if live.numel():
+        v = optimizer.x if lbfgs else x
+        with torch.no_grad():
+            final[live] = _stack_terms(evaluate(v))
+            image_out[live] = to_image(v.detach())
+            if lbfgs:
+                # The last move may have overshot; then return the last accepted point.
+                worse = ~(final[live, TOTAL] <= optimizer.loss)
+                if worse.any():
+                    back = live[worse]
+                    image_out[back] = to_image(optimizer.accepted_point()[worse])
+                    final[back] = _accepted_terms(history[:, back], optimizer.loss[worse])
     finite &= torch.isfinite(final).all(dim=1)
+    last = int(steps_done.max()) if live.numel() == 0 else step + 1
     return Outcome(
-        image=x.detach().clamp(0, 1).cpu(),
+        image=image_out.clamp(0, 1).cpu(),
         final=final.cpu(),
-        history=history[:steps_done].cpu(),
+        history=history[:last].cpu(),
         finite=finite.cpu(),
-        steps_done=steps_done,
+        steps_done=steps_done.clamp(max=last),
     )
+
+
+def _accepted_terms(history: Tensor, loss: Tensor) -> Tensor:
+    """(steps, n, 4) terms and (n,) accepted totals -> (n, 4): each image's terms at the
+    latest evaluation whose total is its accepted loss."""
+    order = torch.arange(1, history.shape[0] + 1, device=history.device)[:, None]
+    latest = ((history[..., TOTAL] == loss) * order).argmax(0)
+    return history[latest, torch.arange(history.shape[1], device=history.device)]
 
 
 @dataclass(frozen=True)
@@ -216,9 +272,9 @@ class StagedOutcome:
     def last(self) -> Outcome:
         return self.stages[-1][1]
 
-    @property
-    def steps(self) -> int:
-        return sum(outcome.steps_done for _, outcome in self.stages)
+    def steps(self, b: int) -> int:
+        """The steps image b took over all stages."""
+        return sum(int(outcome.steps_done[b]) for _, outcome in self.stages)
 
     def initial_total(self, b: int) -> float:
         return float(self.stages[0][1].history[0, b, TOTAL])
@@ -234,7 +290,7 @@ class StagedOutcome:
             "rows": [
                 [size, step + 1, *values[b].tolist()]
                 for size, outcome in self.stages
-                for step, values in enumerate(outcome.history)
+                for step, values in enumerate(outcome.history[: outcome.steps_done[b]])
             ],
         }
 
@@ -244,8 +300,8 @@ class StagedOutcome:
             mine.image = torch.cat([mine.image, theirs.image])
             mine.final = torch.cat([mine.final, theirs.final])
             mine.finite = torch.cat([mine.finite, theirs.finite])
-            steps = min(mine.history.shape[0], theirs.history.shape[0])
-            mine.history = torch.cat([mine.history[:steps], theirs.history[:steps]], dim=1)
+            mine.steps_done = torch.cat([mine.steps_done, theirs.steps_done])
+            mine.history = torch.cat(_same_length(mine.history, theirs.history), dim=1)
         self.retried += other.retried
 
     def replace(self, indices: Sequence[int], other: StagedOutcome) -> None:
@@ -255,10 +311,18 @@ class StagedOutcome:
                 mine.image[b] = theirs.image[j]
                 mine.final[b] = theirs.final[j]
                 mine.finite[b] = theirs.finite[j]
-                steps = min(mine.history.shape[0], theirs.history.shape[0])
-                mine.history[:steps, b] = theirs.history[:steps, j]
+                mine.steps_done[b] = theirs.steps_done[j]
+                mine.history, history = _same_length(mine.history, theirs.history)
+                mine.history[:, b] = history[:, j]
         for b in indices:
             self.retried[b] = True
+
+
+def _same_length(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Two (steps, B, 4) histories padded with NaN (steps not taken) to the longer one."""
+    steps = max(a.shape[0], b.shape[0])
+    pad = lambda h: torch.cat([h, h.new_full((steps - h.shape[0], *h.shape[1:]), float("nan"))])  # noqa: E731
+    return pad(a), pad(b)
 
 
 def optimize_stages(
