@@ -1,5 +1,6 @@
 """The real workflow through Snakemake on tiny images, with a random VGG19 in torchvision format."""
 
+import json
 import os
 import signal
 import subprocess
@@ -8,6 +9,7 @@ import time
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import (
     ONE_THREAD,
@@ -45,6 +47,7 @@ def test_run_rerun_and_setting_changes(workdir):
     assert logs and all("step 5/5" in log.read_text() for log in logs)
 
     assert planned(workdir) == {}  # nothing changed: nothing to do
+    tolerance = yaml.safe_load((workdir / "config.yaml").read_text())["stop_tolerance"]
     shards = len(list((workdir / "results" / "shards").glob("*.tsv")))
 
     update_config(workdir, style_weight=1e5)
@@ -55,7 +58,11 @@ def test_run_rerun_and_setting_changes(workdir):
     assert jobs["style_targets"] == 2 and jobs["stylize_shard"] == shards
     assert "validate_inputs" not in jobs
 
-    update_config(workdir, style_layers=None, style_weight=None, log_every=1, shard_size=2)
+    # The stop's tolerance changes images: its pairs rerun, the style caches do not.
+    update_config(workdir, style_layers=None, stop_tolerance=0.5)
+    assert planned(workdir) == {"stylize_shard": shards, "summary": 1, "gallery": 1, "all": 1}
+
+    update_config(workdir, style_weight=None, log_every=1, shard_size=2, stop_tolerance=tolerance)
     assert planned(workdir) == {}  # back to the settings of the run; log_every is not an output
 
     # Highres where its base covers the size changes no image: nothing reruns.
@@ -210,3 +217,17 @@ def test_auto_shard_size_fills_jobs_by_their_work(workdir):
     update_config(workdir, seconds_per_megapixel_step=1e6)  # 5000 s a pair
     run_snakemake(workdir, "--until", "plan_shards")
     assert planned(workdir)["stylize_shard"] == pairs
+
+
+def test_each_pair_stops_when_converged_and_says_after_how_many_steps(tmp_path, vgg19_file):
+    workdir = tiny_workflow(
+        tmp_path, vgg19_file, contents=2, styles=1, steps=60, stop_window=5, stop_tolerance=0.3
+    )
+    run_snakemake(workdir)
+    summary = pd.read_csv(workdir / "results" / "summary.tsv", sep="\t")
+    assert set(summary.status) == {"ok"} and (summary.steps < 60).all()
+    steps = dict(zip(summary.pair, summary.steps))
+    for path in (workdir / "results" / "records").rglob("*.json"):
+        record = json.loads(path.read_text())
+        taken = record["row"]["steps"]
+        assert taken == steps[record["row"]["pair"]] == len(record["history"]["rows"])

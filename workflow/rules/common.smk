@@ -113,7 +113,7 @@ def _shard_size():
         resources.expected_seconds_per_megapixel_step(GPU_PER_JOB, PAIR_THREADS)
     )
     return resources.pairs_per_job(
-        config["job_minutes"], resources.pair_work(SETTINGS), speed
+        config["job_minutes"], resources.pair_work(SETTINGS, expected=True), speed
     )
 
 
