@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/highres.py --steps 2 --quality-steps 30
 
-On one pair (the central square of chelsea x ihc from data/, the original VGG19 and its default loss
-weights), prints:
+On one pair (the central square of chelsea x ihc from data/extra/, the original VGG19 and
+its default loss weights), prints:
 
 0. with --margins: how far the tiles' summed Grams are from the whole image's at
    --quality-size for each context margin (what the receptive field needs);
@@ -64,7 +64,7 @@ from nst.stylize import Method, optimize  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 CONTENT = REPO / "data" / "content" / "chelsea.png"
-STYLE = REPO / "data" / "style" / "ihc.jpg"
+STYLE = REPO / "data" / "extra" / "style" / "ihc.jpg"
 GB = 1e9
 
 

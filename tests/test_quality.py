@@ -74,7 +74,7 @@ def stylised(name: str) -> dict:
     )
     results = {}
     for style_name, content_name in PAIRS:
-        style_path = DATA / "style" / style_name
+        style_path = DATA / "extra" / "style" / style_name
         targets = style_targets.compute(
             net, style_path, list(method.style_layers), [SIZE], torch.device("cpu")
         )
