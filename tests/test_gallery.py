@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import planned, run_snakemake, tiny_workflow, write_image
-from nst.gallery import Layout, Options, build_gallery
+from nst.gallery import Layout, Options, RunTables, build_gallery
 from nst.gallery.html import Links, page_of, paginate, render_page
 from nst.gallery.model import Cell, Collection, Entry, load_collection, natural_key, pair_keys
 from nst.gallery.sheets import MAX_PAIRS
@@ -104,7 +104,7 @@ def make_results(root: Path, contents, styles, failed=(), size=FULL_SIZE, only=N
     return results
 
 
-def build(root: Path, **options):
+def build(root: Path, run: RunTables | None = None, **options):
     """Build root/results/gallery with root as the working directory, as Snakemake would."""
     cwd = os.getcwd()
     os.chdir(root)
@@ -116,6 +116,7 @@ def build(root: Path, **options):
             Layout.inside("results/gallery"),
             Options(**options),
             log=lambda line: None,
+            run=run or RunTables(),
         )
     finally:
         os.chdir(cwd)
