@@ -134,7 +134,6 @@ def test_bad_inputs_are_listed_and_the_rest_proceeds(workdir):
     summary = pd.read_csv(workdir / "results" / "summary.tsv", sep="\t")
     assert len(summary) == 6
     # The end of the run says so (nst.run_report), after Snakemake's own lines.
-    print(done.stderr)
     end = done.stderr[done.stderr.rindex("Pairs: ") :]
     assert end.startswith("Pairs: 6 ok, 0 failed\n")
     gallery = workdir / "results" / "gallery" / "index.html"
@@ -153,7 +152,6 @@ def test_strict_mode_and_empty_folders_fail_clearly(workdir):
     done = run_snakemake(workdir, "--config", "strict=True", check=False)
     assert done.returncode != 0
     assert "strict: true and 1 input file(s) were rejected" in done.stdout + done.stderr
-    print(done.stderr)
     assert "The run stopped with errors (above); run it again" in done.stderr
     assert "Pairs: none summarised yet\nInputs: not validated yet\n" in done.stderr
     assert not (workdir / "results" / "summary.tsv").exists()
