@@ -37,7 +37,8 @@ import step_overhead  # noqa: E402
 
 from nst import runtime  # noqa: E402
 from nst.losses import LossWeights, gram_matrix  # noqa: E402
-from nst.stylize import Method, optimize  # noqa: E402
+from nst.method import Method  # noqa: E402
+from nst.stylize import optimize  # noqa: E402
 
 FAILED: list[str] = []
 WIDTHS = (5, 9, 5, 8, 12, 9)  # of the speed table's columns

@@ -28,9 +28,10 @@ from nst.backbones import build_backbone  # noqa: E402
 from nst.catalog import network  # noqa: E402
 from nst.images import load_image  # noqa: E402
 from nst.losses import LossWeights, gatys_loss  # noqa: E402
+from nst.method import Method  # noqa: E402
 from nst.quality import Judge, Score  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
-from nst.stylize import Method, content_targets, optimize  # noqa: E402
+from nst.stylize import content_targets, optimize  # noqa: E402
 
 STYLE = REPO / "data/extra/style/ihc.jpg"
 

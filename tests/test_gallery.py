@@ -20,7 +20,7 @@ from nst.gallery import Layout, Options, RunTables, build_gallery
 from nst.gallery.html import Links, page_of, paginate, render_page
 from nst.gallery.model import Cell, Collection, Entry, load_collection, natural_key, pair_keys
 from nst.gallery.sheets import MAX_PAIRS
-from nst.results import SUMMARY_COLUMNS
+from nst.row import SUMMARY_COLUMNS
 
 FULL_SIZE = (300, 200)  # stylised images: larger than a thumbnail, so the two differ
 THUMB = 256

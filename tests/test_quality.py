@@ -33,8 +33,9 @@ from nst.backbones import build_backbone
 from nst.catalog import network
 from nst.images import load_image, resize
 from nst.losses import LossWeights
+from nst.method import Method
 from nst.quality import Judge
-from nst.stylize import Method, optimize
+from nst.stylize import optimize
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 POOLING = yaml.safe_load((DATA.parent / "config.yaml").read_text())["pooling"]  # the default

@@ -9,8 +9,8 @@ from snakemake.utils import validate
 
 from conftest import REPO
 from nst.catalog import network
+from nst.method import Method
 from nst.settings import PairSettings, stages
-from nst.stylize import Method
 
 VGG19 = network("vgg19")
 

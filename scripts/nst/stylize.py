@@ -4,92 +4,29 @@
 image) and per-image loss weights, and optimises the pixels of a batch of
 images, starting from `init`.  Each image's loss depends only on that image, and
 both optimisers keep per-image state, so the result for one image does not
-depend on what else is in the batch.  `optimize_stages` runs it once per stage
-(coarse to fine), each stage starting from the last one's images.
+depend on what else is in the batch.  `stylize` is the whole sequence, the one
+entry point of the pair jobs, the tests and the benches: `optimize` once per stage
+(coarse to fine), each stage starting from the last one's images, then any tiled
+refinement scales (nst.highres).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from .backbones.base import FeatureExtractor
 from .geometry import scaled_size
+from .highres.schedule import refine_scales
 from .images import resize
 from .lbfgs import BatchedLBFGS
 from .losses import LossTerms, LossWeights, gatys_loss
-from .settings import PairSettings
-
-TERMS = ("content", "style", "tv", "total")  # the columns of Outcome.final and .history
-TOTAL = TERMS.index("total")
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-@dataclass(frozen=True)
-class Method:
-    """The optimisation settings shared by every image of a batch."""
-
-    content_layers: Mapping[str, float]
-    style_layers: Mapping[str, float]
-    optimizer: str = "lbfgs"
-    steps: int = 300
-    learning_rate: float = 1.0
-    lbfgs_history: int = 50
-    precision: str = "fp32"
-    # Under bf16, the last steps run in fp32: the optimum is fp32's, the speed mostly bf16's.
-    fp32_polish: float = 0.1
-
-    @classmethod
-    def from_settings(
-        cls, settings: PairSettings, steps: int, precision: str, lr_scale: float = 1.0
-    ) -> Method:
-        """One stage's method: `steps` iterations in `precision` (resolved, not auto)."""
-        return cls(
-            content_layers=settings.content_layers,
-            style_layers=settings.style_layers,
-            optimizer=settings.optimizer,
-            steps=steps,
-            learning_rate=settings.learning_rate * lr_scale,
-            lbfgs_history=settings.lbfgs_history,
-            precision=precision,
-        )
-
-    @property
-    def layers(self) -> list[str]:
-        return sorted(set(self.content_layers) | set(self.style_layers))
-
-
-class Terms(NamedTuple):
-    """One image's weighted loss terms."""
-
-    content: float
-    style: float
-    tv: float
-    total: float
-
-
-@dataclass
-class Outcome:
-    image: Tensor  # (B, 3, H, W) on the CPU
-    final: Tensor  # (B, 4) the TERMS at the returned image
-    history: Tensor  # (steps, B, 4) the same at each evaluated iterate
-    finite: Tensor  # (B,) bool: False where the loss or the image became NaN/Inf
-    steps_done: int = 0
-
-    def terms(self, b: int) -> Terms:
-        return Terms(*self.final[b].tolist())
-
-
-def _autocast(device: torch.device, precision: str):
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+from .method import Method
+from .outcome import TERMS, TOTAL, Outcome, StagedOutcome
+from .precision import autocast
+from .stages import Refinement, Stage, Watcher
 
 
 def content_targets(net: FeatureExtractor, content: Tensor, method: Method) -> dict[str, Tensor]:
@@ -128,7 +65,7 @@ def optimize(
 
     def evaluate(image: Tensor) -> LossTerms:
         precision = method.precision if step < polish_from else "fp32"
-        with _autocast(device, precision):
+        with autocast(device, precision):
             features = net(image, layers)
         return gatys_loss(
             image,
@@ -195,94 +132,39 @@ def optimize(
     )
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One stage of coarse to fine: the long side, how to optimise, the style targets
-    (layer -> (B, C, C) Grams, at this stage's style size)."""
-
-    long_side: int
-    method: Method
-    style_targets: Mapping[str, Tensor]
-
-
-class StagedOutcome:
-    """The outcome of a batch over all its stages, per image."""
-
-    def __init__(self, size: int, retried: bool = False):
-        self.stages: list[tuple[int, Outcome]] = []
-        self.retried = [retried] * size
-
-    @property
-    def last(self) -> Outcome:
-        return self.stages[-1][1]
-
-    @property
-    def steps(self) -> int:
-        return sum(outcome.steps_done for _, outcome in self.stages)
-
-    def initial_total(self, b: int) -> float:
-        return float(self.stages[0][1].history[0, b, TOTAL])
-
-    def ok(self, b: int) -> bool:
-        """Finite, and better than where it started (else it diverged)."""
-        return bool(self.last.finite[b]) and self.last.terms(b).total <= self.initial_total(b)
-
-    def curve(self, b: int) -> dict:
-        """Image b's loss terms at every step of every stage (for plots)."""
-        return {
-            "columns": ["size", "step", *TERMS],
-            "rows": [
-                [size, step + 1, *values[b].tolist()]
-                for size, outcome in self.stages
-                for step, values in enumerate(outcome.history)
-            ],
-        }
-
-    def extend(self, other: StagedOutcome) -> None:
-        """Append another batch's images (same stages) after this one's."""
-        for (_, mine), (_, theirs) in zip(self.stages, other.stages):
-            mine.image = torch.cat([mine.image, theirs.image])
-            mine.final = torch.cat([mine.final, theirs.final])
-            mine.finite = torch.cat([mine.finite, theirs.finite])
-            steps = min(mine.history.shape[0], theirs.history.shape[0])
-            mine.history = torch.cat([mine.history[:steps], theirs.history[:steps]], dim=1)
-        self.retried += other.retried
-
-    def replace(self, indices: Sequence[int], other: StagedOutcome) -> None:
-        """Put another batch's results (one per index) in place of these images."""
-        for (_, mine), (_, theirs) in zip(self.stages, other.stages):
-            for j, b in enumerate(indices):
-                mine.image[b] = theirs.image[j]
-                mine.final[b] = theirs.final[j]
-                mine.finite[b] = theirs.finite[j]
-                steps = min(mine.history.shape[0], theirs.history.shape[0])
-                mine.history[:steps, b] = theirs.history[:steps, j]
-        for b in indices:
-            self.retried[b] = True
-
-
-def optimize_stages(
+def stylize(
     net: FeatureExtractor,
     contents: Tensor,
     stages: Sequence[Stage],
     weights: LossWeights,
-    init: Callable[[Tensor], Tensor],
-    on_stage: Callable[[int, tuple[int, int]], Callable[[int, Tensor], None] | None] = None,
-    progress_every: int = 25,
-    retried: bool = False,
+    init: Callable[[Tensor], Tensor] | None = None,
+    watcher: Watcher | None = None,
+    refinement: Refinement | None = None,
 ) -> StagedOutcome:
-    """Optimise a batch of same-size contents ((B, 3, H, W), anywhere: each stage's are
-    resized, then moved to the network's device) through its stages.  init(content)
-    gives the first stage's starting images from the contents at that size; each later
-    stage starts from the last one's, resized.  on_stage(index, (h, w)) may return the
-    stage's progress callback (see `optimize`)."""
+    """Stylise a batch of same-size contents (B, 3, H, W) through its stages, then any
+    refinement scales up to the contents' own size.
+
+    The contents may be anywhere: each stage's are resized, then moved to the network's
+    device; refinement keeps its image-sized buffers where the contents are (on the CPU
+    with the network on a GPU, GPU memory is bounded by the tile).  init(content) gives
+    the first stage's starting images from the contents at that size (default: the
+    contents); each later stage starts from the last one's, resized.  `weights` are per
+    image, on the network's device.
+    """
+    watcher = watcher or Watcher()
     height, width = contents.shape[-2:]
     device = next(net.buffers()).device
-    result, x = StagedOutcome(contents.shape[0], retried), None
+    scales = refinement.settings.scales(max(height, width)) if refinement else ()
+    count = len(stages) + len(scales)
+    result, x = StagedOutcome(contents.shape[0]), None
     for index, stage in enumerate(stages):
         hw = scaled_size(height, width, stage.long_side)
         content = resize(contents, hw).to(device)
-        start = init(content) if x is None else resize(x.to(device), hw)
+        if x is not None:
+            start = resize(x.to(device), hw)
+        else:
+            start = content if init is None else init(content)
+        watcher.start(index, count, hw, stage.method.steps, None)
         outcome = optimize(
             net,
             content,
@@ -290,9 +172,27 @@ def optimize_stages(
             weights,
             stage.method,
             start,
-            on_progress=on_stage(index, hw) if on_stage else None,
-            progress_every=progress_every,
+            on_progress=lambda step, terms, index=index: watcher.progress(index, step, terms),
+            progress_every=watcher.every,
         )
         result.stages.append((stage.long_side, outcome))
         x = outcome.image
+    if scales:
+
+        def on_scale(index: int, hw: tuple[int, int], tile: int):
+            at = len(stages) + index
+            watcher.start(at, count, hw, refinement.settings.steps, tile)
+            return lambda step, terms: watcher.progress(at, step, terms)
+
+        result.stages += refine_scales(
+            net,
+            contents,
+            x,
+            refinement.style_targets,
+            weights,
+            stages[-1].method,
+            refinement.settings,
+            on_scale=on_scale,
+            progress_every=watcher.every,
+        )
     return result
