@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/coarse_to_fine.py --size 512 --steps 300
 
-Runs one pair (chelsea x ihc from data/) twice with the backbone's default layers:
+Runs one pair (chelsea x data/extra/style/ihc) twice with the backbone's default layers:
 single-scale (`steps` L-BFGS steps at `size`), and coarse-to-fine as the workflow
 does it (stages from 128 px growing by sqrt(2), `stage_steps` each, then up to
 `steps` at `size`, each stage warm-started from the previous result).  Prints the
@@ -25,41 +25,51 @@ sys.path.insert(0, str(REPO / "scripts"))
 from nst import style_targets  # noqa: E402
 from nst.backbones import build_backbone  # noqa: E402
 from nst.catalog import network  # noqa: E402
-from nst.images import load_image, resize, save_png, scaled_size  # noqa: E402
+from nst.images import load_image, save_png  # noqa: E402
 from nst.losses import LossWeights  # noqa: E402
+from nst.method import Method  # noqa: E402
+from nst.outcome import TOTAL  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
 from nst.settings import stages  # noqa: E402
-from nst.stylize import TOTAL, Method, optimize  # noqa: E402
+from nst.stages import Stage, Watcher  # noqa: E402
+from nst.stylize import stylize  # noqa: E402
+
+
+class Trace(Watcher):
+    """(seconds, work, loss) at every step of the final stage, work in full-size step
+    equivalents (pixels x steps so far / full-size pixels), which a busy machine does
+    not distort the way it distorts seconds."""
+
+    every = 1
+
+    def __init__(self, full_pixels: int):
+        self.full_pixels, self.done, self.rows = full_pixels, 0, []
+        self.started = time.perf_counter()
+
+    def start(self, stage, stages, hw, steps, tile) -> None:
+        self.final, self.before, self.pixels = stage == stages - 1, self.done, hw[0] * hw[1]
+        self.done += self.pixels * steps
+
+    def progress(self, stage, step, terms) -> None:
+        if self.final:
+            work = (self.before + step * self.pixels) / self.full_pixels
+            self.rows.append((time.perf_counter() - self.started, work, float(terms[0, TOTAL])))
 
 
 def run(net, info, content, style_path, plan, device):
-    """Optimise through the stages; returns the image and (seconds, work, loss) at full size,
-    work in full-size step equivalents (pixels x steps so far / full-size pixels), which a
-    busy machine does not distort the way it distorts seconds."""
+    """Optimise through the stages; returns the image and the final stage's Trace rows."""
     height, width = content.shape[-2:]
     ones = torch.ones(1, device=device)
     weights = LossWeights(ones, ones * info.style_weight, ones * info.tv_weight)
-    x, trace, started, pixel_steps = None, [], time.perf_counter(), 0
+    staged = []
     for size, steps in plan:
-        hw = scaled_size(height, width, size)
-        before = pixel_steps
-        pixel_steps += hw[0] * hw[1] * steps
-        stage_content = resize(content, hw)
         grams = style_targets.compute(net, style_path, list(info.style_layers), [size], device)
         grams = {k.split("/")[1]: v[None].to(device) for k, v in grams.items()}
         method = Method(info.content_layers, info.style_layers, steps=steps)
-        init = stage_content if x is None else resize(x, hw).to(device)
-        final_stage = size == plan[-1][0]
-
-        def record(step, terms, final_stage=final_stage, before=before, pixels=hw[0] * hw[1]):
-            if final_stage:
-                work = (before + step * pixels) / (height * width)
-                trace.append((time.perf_counter() - started, work, float(terms[0, TOTAL])))
-
-        x = optimize(
-            net, stage_content, grams, weights, method, init, on_progress=record, progress_every=1
-        ).image
-    return x[0], trace
+        staged.append(Stage(size, method, grams))
+    trace = Trace(height * width)
+    x = stylize(net, content, staged, weights, watcher=trace).image
+    return x[0], trace.rows
 
 
 def main() -> None:
@@ -79,7 +89,7 @@ def main() -> None:
         [*info.content_layers, *info.style_layers],
     ).to(device)
     content = load_image(REPO / "data/content/chelsea.png", args.size)[None].to(device)
-    style = REPO / "data/style/ihc.jpg"
+    style = REPO / "data/extra/style/ihc.jpg"
     single_plan = [[args.size, args.steps]]
     c2f_plan = stages(
         args.size,

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/highres.py --steps 2 --quality-steps 30
 
-On one pair (the central square of chelsea x ihc from data/, the original VGG19 and its default loss
-weights), prints:
+On one pair (the central square of chelsea x ihc from data/extra/, the original VGG19 and
+its default loss weights), prints:
 
 0. with --margins: how far the tiles' summed Grams are from the whole image's at
    --quality-size for each context margin (what the receptive field needs);
@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from nst import style_targets  # noqa: E402
 from nst.backbones import build_backbone  # noqa: E402
 from nst.catalog import network  # noqa: E402
+from nst.descent import optimize  # noqa: E402
 from nst.highres import (  # noqa: E402
     HighresSettings,
     Problem,
@@ -51,7 +52,6 @@ from nst.highres import (  # noqa: E402
     refine,
     scale_sizes,
     seam_score,
-    stylize_highres,
     tile_edges,
     tile_for_budget,
 )
@@ -59,12 +59,14 @@ from nst.highres.memory import TILE_FACTOR, image_bytes  # noqa: E402
 from nst.highres.tiled import layer_strides, style_terms  # noqa: E402
 from nst.images import load_image, resize, resize_long_side, save_png  # noqa: E402
 from nst.losses import LossWeights, gatys_loss, gram_matrix  # noqa: E402
+from nst.method import Method  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
-from nst.stylize import Method, optimize  # noqa: E402
+from nst.stages import Refinement, Stage, Watcher  # noqa: E402
+from nst.stylize import stylize  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 CONTENT = REPO / "data" / "content" / "chelsea.png"
-STYLE = REPO / "data" / "style" / "ihc.jpg"
+STYLE = REPO / "data" / "extra" / "style" / "ihc.jpg"
 GB = 1e9
 
 
@@ -91,7 +93,7 @@ def setup(args):
 
 def borders(height, width, tile, overlap, passes, align, shift=True, first_pass=0):
     """(rows, cols) of the last pass's tile borders and of all passes' at one scale (whose
-    first pass is pass `first_pass` of the sequence, as in stylize_highres)."""
+    first pass is pass `first_pass` of the sequence, as in nst.highres.refine_scales)."""
     grids = [
         pass_grid(height, width, tile, overlap, first_pass + k, shift, align=align)
         for k in range(passes)
@@ -116,22 +118,20 @@ def child(args) -> None:
         steps=args.steps,
         learning_rate=args.lr,
     )
-    stamps: list[tuple[int, int, float]] = []
+    stamps = Stamps()
     started = time.perf_counter()
-    result = stylize_highres(
+    result = stylize(
         net,
         content,
-        grams,
+        [Stage(min(args.base_size, args.child), method, grams)],
         weights,
-        method,
-        settings,
-        on_progress=lambda size, step, terms: stamps.append((size, step, time.perf_counter())),
-        progress_every=1,
+        watcher=stamps,
+        refinement=Refinement(settings, lambda size: grams),
     )
     seconds = time.perf_counter() - started
     image = result.image[0]
     height, width = image.shape[-2:]
-    final = [t for size, _, t in stamps if size == args.child]
+    final = stamps.last_stage
     # Between the final scale's progress calls: needs two passes (--steps 1 is for memory).
     per_pass = (final[-1] - final[0]) / (len(final) - 1) if len(final) > 1 else None
     scale = len(scale_sizes(args.base_size, args.child, settings.scale_factor)) - 1
@@ -157,6 +157,22 @@ def child(args) -> None:
             }
         )
     )
+
+
+class Stamps(Watcher):
+    """The time of every step (pass) of the last stage (scale)."""
+
+    every = 1
+
+    def __init__(self):
+        self.last_stage: list[float] = []
+
+    def start(self, stage, stages, hw, steps, tile) -> None:
+        self.last = stage == stages - 1
+
+    def progress(self, stage, step, terms) -> None:
+        if self.last:
+            self.last_stage.append(time.perf_counter())
 
 
 def save_crop(image, edges, size, side=768) -> None:

@@ -30,9 +30,7 @@ SCRIPTS = REPO / "scripts"
 
 # scripts/stylize_shard.py's imports, in its order, after Snakemake's preamble.
 PREAMBLE = "import snakemake.script, snakemake.logging"
-IMPORTS = (
-    "import pandas, nst.gpus, nst.io, nst.plan, nst.results, nst.runtime, nst.settings, nst.shard"
-)
+IMPORTS = "import pandas, nst.gpus, nst.io, nst.plan, nst.row, nst.runtime, nst.settings, nst.shard"
 
 CHILD = f"""
 import json, sys, time

@@ -39,6 +39,7 @@ from nst.backbones import FeatureExtractor, build_backbone, vgg  # noqa: E402
 from nst.catalog import Network, network  # noqa: E402
 from nst.lbfgs import BatchedLBFGS  # noqa: E402
 from nst.losses import LossTerms, LossWeights, gram_matrix  # noqa: E402
+from nst.method import Method  # noqa: E402
 
 HISTORY = 50
 # Ops that only make views or allocate: no kernel.  Ops that call others (to, clone,
@@ -194,7 +195,7 @@ def run(variant: str, net, info, size: int, batch: int, steps: int, device: str 
     optimizer, loss = VARIANTS[variant]
     content, grams, weights = problem(info, net, size, batch, device)
     total = HISTORY + 2 + steps
-    method = stylize.Method(info.content_layers, info.style_layers, steps=total)
+    method = Method(info.content_layers, info.style_layers, steps=total)
     times = []
     with (
         mock.patch.object(stylize, "BatchedLBFGS", instrumented(optimizer, times)),

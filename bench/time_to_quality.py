@@ -32,10 +32,12 @@ sys.path.insert(0, str(REPO / "scripts"))
 from nst import style_targets  # noqa: E402
 from nst.backbones import build_backbone  # noqa: E402
 from nst.catalog import network  # noqa: E402
+from nst.descent import content_targets, optimize  # noqa: E402
 from nst.images import load_image, resize, save_png, scaled_size  # noqa: E402
 from nst.losses import LossWeights, gatys_loss  # noqa: E402
+from nst.method import Method  # noqa: E402
+from nst.outcome import TOTAL  # noqa: E402
 from nst.quality import Judge  # noqa: E402
-from nst.stylize import TOTAL, Method, content_targets, optimize  # noqa: E402
 
 OUT = REPO / "bench" / "out" / "time_to_quality"
 REFERENCE_STEPS = 300

@@ -5,10 +5,10 @@ import csv
 from nst.gpus import claim_gpu
 from nst.io import atomic_write
 from nst.plan import read_shard_plan
-from nst.results import SUMMARY_COLUMNS
+from nst.row import SUMMARY_COLUMNS
 from nst.runtime import job_log, pick_batch_size, pick_device, set_threads, tune_allocator
 from nst.settings import PairSettings
-from nst.shard import Pair, ShardRunner
+from nst.shard import ShardRunner
 
 sm = snakemake  # noqa: F821  (provided by Snakemake)
 config = sm.config
@@ -32,17 +32,15 @@ with job_log(sm.log[0]) as log:
         log=log,
         max_megapixels=config["max_input_megapixels"],
     )
-    report = runner.run([Pair.from_dict(p) for p in read_shard_plan(sm.input.plan)])
+    report = runner.run(read_shard_plan(sm.input.plan))
     for row in report.rows:
-        if row["status"] != "ok":
-            log(f"FAILED {row['style']} x {row['content']}: {row['message']}")
+        if row.status != "ok":
+            log(f"FAILED {row.style} x {row.content}: {row.message}")
     with atomic_write(sm.output[0], "w") as handle:
         # csv, not pandas: pandas alone would add half a second to every job's start.
-        writer = csv.DictWriter(
-            handle, SUMMARY_COLUMNS, delimiter="\t", lineterminator="\n", extrasaction="ignore"
-        )
+        writer = csv.DictWriter(handle, SUMMARY_COLUMNS, delimiter="\t", lineterminator="\n")
         writer.writeheader()
-        writer.writerows(report.rows)
+        writer.writerows(row.to_dict() for row in report.rows)
     mean_batch = sum(report.batches) / max(1, len(report.batches))
     log(
         f"shard done: {report.reused + report.ok} ok ({report.reused} kept), "

@@ -21,8 +21,9 @@ from torchvision import models
 from nst import style_targets
 from nst.backbones import build_backbone
 from nst.catalog import network
+from nst.plan import Pair
 from nst.settings import PairSettings
-from nst.shard import Pair, ShardRunner
+from nst.shard import ShardRunner
 
 REPO = Path(__file__).resolve().parent.parent
 # The random-weight VGG19 of the mechanics tests is saved in torchvision's format.

@@ -10,9 +10,8 @@ import pytest
 
 from conftest import runner
 from nst import results as results_module
-from nst import shard as shard_module
 from nst.quality import Judge
-from nst.shard import JobError
+from nst.shard import JobError, failures, finish, tasks
 from nst.weights import WeightsError
 
 
@@ -28,31 +27,31 @@ def fail_for(pair_key, error, tasks_seen):
 
 @pytest.fixture
 def current_pair(monkeypatch):
-    """The key of the pair whose result is being finished (ShardRunner._finish)."""
+    """The key of the pair whose result is being finished (nst.shard.finish)."""
     seen = []
-    finish = shard_module.ShardRunner._finish
+    real = failures.finish_pair
 
-    def tracking(self, task, *args):
+    def tracking(job, task, *args):
         seen.append(task.pair.key)
-        return finish(self, task, *args)
+        return real(job, task, *args)
 
-    monkeypatch.setattr(shard_module.ShardRunner, "_finish", tracking)
+    monkeypatch.setattr(failures, "finish_pair", tracking)
     return seen
 
 
 def by_pair(rows):
-    return {row["pair"]: row for row in rows}
+    return {row.pair: row for row in rows}
 
 
 def assert_only_c1_failed(rows, pairs, *expected):
     rows = by_pair(rows)
-    assert rows["s/c0"]["status"] == rows["s/c2"]["status"] == "ok"
+    assert rows["s/c0"].status == rows["s/c2"].status == "ok"
     for pair in (pairs[0], pairs[2]):
         assert os.path.isfile(pair.output) and os.path.isfile(pair.record)
     failed = rows["s/c1"]
-    assert failed["status"] == "failed"
+    assert failed.status == "failed"
     for text in expected:
-        assert text in failed["message"], failed["message"]
+        assert text in failed.message, failed.message
     assert not os.path.exists(pairs[1].record)
     return failed
 
@@ -60,7 +59,7 @@ def assert_only_c1_failed(rows, pairs, *expected):
 @pytest.mark.parametrize(
     "module, target, phase",
     [
-        (shard_module, "preserve_color", "the colour step (preserve_color) failed"),
+        (finish, "preserve_color", "the colour step (preserve_color) failed"),
         (results_module, "save_png", "writing its image and record failed"),
         (results_module, "write_json", "writing its image and record failed"),
     ],
@@ -82,8 +81,8 @@ def test_a_failure_after_optimising_fails_that_pair_only(
     lines = []
     rows = runner(settings, weights, lines=lines).run(pairs).rows
     failed = assert_only_c1_failed(rows, pairs, phase, "run again to retry this pair")
-    assert type(error).__name__ in failed["message"]
-    assert failed["total_loss"] < failed["initial_loss"]  # what it did reach is kept
+    assert type(error).__name__ in failed.message
+    assert failed.total_loss < failed.initial_loss  # what it did reach is kept
     assert any("FAILED s/c1" in line and "Traceback" in line for line in lines)
 
 
@@ -99,21 +98,21 @@ def test_a_failing_quality_score_fails_that_pair_only(shard_setup, monkeypatch, 
     rows = runner(settings, weights).run(pairs).rows
     assert_only_c1_failed(rows, pairs, "the quality score failed", "judge broke")
     assert not os.path.exists(pairs[1].output)
-    assert all(by_pair(rows)[k]["style_score"] > 0 for k in ("s/c0", "s/c2"))
+    assert all(by_pair(rows)[k].style_score > 0 for k in ("s/c0", "s/c2"))
 
 
 def test_a_batch_that_fails_is_run_pair_by_pair(shard_setup, monkeypatch):
     """An error inside a batch of three: each pair alone tells which one broke it."""
     settings, pairs, weights, _ = shard_setup
 
-    real = shard_module.ShardRunner._optimize
+    real = failures.optimize_batch
 
-    def breaks_on_c1(self, tasks, contents, safer):
-        if "s/c1" in [task.pair.key for task in tasks]:
+    def breaks_on_c1(job, batch, contents, safer=False):
+        if "s/c1" in [task.pair.key for task in batch]:
             raise IndexError("a bug of ours")
-        return real(self, tasks, contents, safer)
+        return real(job, batch, contents, safer)
 
-    monkeypatch.setattr(shard_module.ShardRunner, "_optimize", breaks_on_c1)
+    monkeypatch.setattr(failures, "optimize_batch", breaks_on_c1)
     lines = []
     rows = runner(settings, weights, batch_size=3, lines=lines).run(pairs).rows
     assert_only_c1_failed(rows, pairs, "optimising failed: IndexError: a bug of ours")
@@ -122,14 +121,14 @@ def test_a_batch_that_fails_is_run_pair_by_pair(shard_setup, monkeypatch):
 
 def test_a_bug_while_reading_fails_that_pair_only(shard_setup, monkeypatch):
     settings, pairs, weights, _ = shard_setup
-    real = shard_module.sha256_file
+    real = tasks.sha256_file
 
     def flaky(path, *args):
         if path == pairs[1].content:
             raise KeyError("oops")
         return real(path, *args)
 
-    monkeypatch.setattr(shard_module, "sha256_file", flaky)
+    monkeypatch.setattr(tasks, "sha256_file", flaky)
     rows = runner(settings, weights).run(pairs).rows
     assert_only_c1_failed(rows, pairs, "reading its images and style targets failed: KeyError")
 
@@ -164,5 +163,5 @@ def test_a_damaged_record_or_truncated_image_is_made_again(shard_setup):
     lines = []
     rows = runner(settings, weights, lines=lines).run(pairs).rows
     assert any("3 pairs: 1 already done, 2 to run" in line for line in lines)
-    assert all(row["status"] == "ok" for row in rows)
+    assert all(row.status == "ok" for row in rows)
     assert open(pairs[1].output, "rb").read() != data[: len(data) // 2]

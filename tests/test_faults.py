@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from conftest import runner, small_disk
-from nst import shard as shard_module
 from nst import style_targets
 from nst import stylize as stylize_module
-from nst.stylize import optimize as real_optimize
+from nst.descent import optimize as real_optimize
+from nst.plan import Pair
+from nst.shard import failures
 
 
 def test_a_diverged_pair_is_retried_with_safer_settings(shard_setup, monkeypatch):
@@ -26,11 +27,11 @@ def test_a_diverged_pair_is_retried_with_safer_settings(shard_setup, monkeypatch
     monkeypatch.setattr(stylize_module, "optimize", nan_unless_fp32)
     lines = []
     rows = runner(settings, weights, lines=lines).run(pairs).rows
-    assert [r["status"] for r in rows] == ["ok"] * 3
-    retried = [r for r in rows if r["message"]]
+    assert [r.status for r in rows] == ["ok"] * 3
+    retried = [r for r in rows if r.message]
     assert len(retried) == 3  # batch size 1: the first image of every batch
-    assert all("retried with fp32 and 0.25 x the learning rate" in r["message"] for r in retried)
-    assert all(r["precision"] == "fp32" for r in retried)
+    assert all("retried with fp32 and 0.25 x the learning rate" in r.message for r in retried)
+    assert all(r.precision == "fp32" for r in retried)
     assert any("diverged; retrying them" in line for line in lines)
 
 
@@ -44,19 +45,19 @@ def test_a_pair_that_diverges_twice_fails_alone(shard_setup, monkeypatch):
         return outcome
 
     pairs_in_batch = []
-    original_optimize = shard_module.ShardRunner._optimize
+    original_optimize = failures.optimize_batch
 
-    def tracking(self, tasks, contents, safer):
+    def tracking(job, tasks, contents, safer=False):
         pairs_in_batch.append(tasks[0].pair.key)
-        return original_optimize(self, tasks, contents, safer)
+        return original_optimize(job, tasks, contents, safer)
 
-    monkeypatch.setattr(shard_module.ShardRunner, "_optimize", tracking)
+    monkeypatch.setattr(failures, "optimize_batch", tracking)
     monkeypatch.setattr(stylize_module, "optimize", always_nan_for_c1)
-    rows = {r["pair"]: r for r in runner(settings, weights).run(pairs).rows}
-    assert rows["s/c1"]["status"] == "failed"
-    assert "diverged" in rows["s/c1"]["message"] and "even with fp32" in rows["s/c1"]["message"]
+    rows = {r.pair: r for r in runner(settings, weights).run(pairs).rows}
+    assert rows["s/c1"].status == "failed"
+    assert "diverged" in rows["s/c1"].message and "even with fp32" in rows["s/c1"].message
     assert not os.path.exists(pairs[1].output) and not os.path.exists(pairs[1].record)
-    assert rows["s/c0"]["status"] == rows["s/c2"]["status"] == "ok"
+    assert rows["s/c0"].status == rows["s/c2"].status == "ok"
 
 
 def test_out_of_gpu_memory_splits_the_batch(shard_setup, monkeypatch):
@@ -70,7 +71,7 @@ def test_out_of_gpu_memory_splits_the_batch(shard_setup, monkeypatch):
     monkeypatch.setattr(stylize_module, "optimize", small_gpu)
     lines = []
     rows = runner(settings, weights, batch_size=3, lines=lines).run(pairs).rows
-    assert [r["status"] for r in rows] == ["ok"] * 3
+    assert [r.status for r in rows] == ["ok"] * 3
     assert any("out of GPU memory with 3 images; retrying as 1 + rest" in line for line in lines)
     assert any("out of GPU memory with 2 images" in line for line in lines)
 
@@ -92,7 +93,7 @@ def test_disk_full_is_a_clear_error_and_leaves_nothing_half_written(shard_setup,
     settings, pairs, weights, _ = shard_setup
     with small_disk(tmp_path / "small_disk") as disk:  # about one kilobyte left
         small = [
-            shard_module.Pair(
+            Pair(
                 **{
                     **p.__dict__,
                     "output": str(disk / "out" / f"{i}.png"),
@@ -121,5 +122,5 @@ def test_a_pickle_in_the_cache_folder_is_never_unpickled(shard_setup, tmp_path, 
     with pytest.raises(style_targets.StaleTargetsError, match="damaged style target cache"):
         style_targets.read(cache, settings.style_targets())
     rows = runner(settings, weights).run(pairs[:1]).rows  # the job recomputes it instead
-    assert rows[0]["status"] == "ok"
+    assert rows[0].status == "ok"
     assert not (tmp_path / "PWNED").exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from conftest import pattern_image, runner
-from nst.shard import Pair
+from nst.plan import Pair
 from nst.validate import Limits, check_file
 
 SEED = 13
@@ -140,8 +140,8 @@ def test_mutated_images_are_accepted_or_rejected_never_crash_or_hang(tmp_path, s
     rows = runner(replace(settings, size=32, stages=((32, 2),)), weights).run(fuzzed).rows
     assert len(rows) == len(fuzzed) >= 3
     for row, pair in zip(rows, fuzzed):
-        assert row["status"] == "ok" or row["message"], row  # an image, or a reason
-        assert row["status"] != "ok" or Path(pair.output).is_file()
+        assert row.status == "ok" or row.message, row  # an image, or a reason
+        assert row.status != "ok" or Path(pair.output).is_file()
     with capsys.disabled():
-        made = sum(row["status"] == "ok" for row in rows)
+        made = sum(row.status == "ok" for row in rows)
         print(f"stylised {made} of {len(rows)} accepted mutants ({', '.join(accepted)})")

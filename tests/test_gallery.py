@@ -16,11 +16,11 @@ import pytest
 from PIL import Image
 
 from conftest import planned, run_snakemake, tiny_workflow, write_image
-from nst.gallery import Layout, Options, build_gallery
+from nst.gallery import Layout, Options, RunTables, build_gallery
 from nst.gallery.html import Links, page_of, paginate, render_page
 from nst.gallery.model import Cell, Collection, Entry, load_collection, natural_key, pair_keys
 from nst.gallery.sheets import MAX_PAIRS
-from nst.results import SUMMARY_COLUMNS
+from nst.row import SUMMARY_COLUMNS
 
 FULL_SIZE = (300, 200)  # stylised images: larger than a thumbnail, so the two differ
 THUMB = 256
@@ -104,7 +104,7 @@ def make_results(root: Path, contents, styles, failed=(), size=FULL_SIZE, only=N
     return results
 
 
-def build(root: Path, **options):
+def build(root: Path, run: RunTables | None = None, **options):
     """Build root/results/gallery with root as the working directory, as Snakemake would."""
     cwd = os.getcwd()
     os.chdir(root)
@@ -116,6 +116,7 @@ def build(root: Path, **options):
             Layout.inside("results/gallery"),
             Options(**options),
             log=lambda line: None,
+            run=run or RunTables(),
         )
     finally:
         os.chdir(cwd)

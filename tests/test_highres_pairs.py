@@ -14,8 +14,8 @@ from nst import style_targets
 from nst.backbones import build_backbone
 from nst.images import load_image
 from nst.losses import gram_matrix
+from nst.plan import Pair
 from nst.settings import PairSettings
-from nst.shard import Pair
 
 
 @pytest.fixture
@@ -55,10 +55,10 @@ def test_a_highres_pair_is_refined_in_tiles_and_reruns_as_any_pair(highres_setup
     lines = []
     report = runner(settings, weights, lines=lines).run([pair(0)])
     row = report.rows[0]
-    assert report.ok == 1 and row["status"] == "ok", row["message"]
+    assert report.ok == 1 and row.status == "ok", row.message
     assert load_image(pair(0).output).shape == (3, 72, 96)
-    assert (row["width"], row["height"], row["steps"]) == (96, 72, 4 + 3)
-    assert row["total_loss"] < row["initial_loss"]
+    assert (row.width, row.height, row.steps) == (96, 72, 4 + 3)
+    assert row.total_loss < row.initial_loss
     record = json.loads(open(pair(0).record).read())
     sizes = [r[0] for r in record["history"]["rows"]]
     assert sizes == [48] * 4 + [96] * 3  # the curve holds every stage and scale

@@ -93,3 +93,46 @@ def test_losses_are_float32_and_a_style_target_is_shared_by_the_batch():
         together = style_loss(grams, shared)
     torch.testing.assert_close(together, style_loss(grams, shared.expand(3, 4, 4)))
     torch.testing.assert_close(together[1], ((grams[1] - shared[0]) ** 2).mean())
+
+
+def test_a_weight_of_ones_is_the_unweighted_loss_and_gradient():
+    torch.manual_seed(1)
+    features = torch.randn(2, 4, 5, 7, dtype=torch.float64)
+    target = torch.randn(2, 4, 5, 7, dtype=torch.float64)
+    image = torch.rand(2, 3, 6, 9, dtype=torch.float64)
+    cases = [(gram_matrix, (features,)), (content_loss, (features, target)), (tv_loss, (image,))]
+    for fn, args in cases:
+        h, w = args[0].shape[-2:]
+        for ones in (torch.ones(h, w, dtype=torch.float64), torch.ones(2, 1, h, w).double()):
+            plain = args[0].clone().requires_grad_(True)
+            weighted = args[0].clone().requires_grad_(True)
+            a = fn(plain, *args[1:])
+            b = fn(weighted, *args[1:], ones)
+            torch.testing.assert_close(b, a)
+            a.sum().backward()
+            b.sum().backward()
+            torch.testing.assert_close(weighted.grad, plain.grad)
+
+
+def test_weighted_losses_count_each_position_by_its_weight():
+    """A 0/1 weight is the loss of the positions it keeps; a per-image weight is per
+    image; `positions` replaces the weights' sum (a tile's share of a larger image)."""
+    torch.manual_seed(2)
+    features = torch.randn(2, 3, 4, 6)
+    target = torch.randn(2, 3, 4, 6)
+    left = torch.zeros(2, 1, 4, 6)
+    left[0, :, :, :3] = 1  # image 0: its left half; image 1: all of it
+    left[1] = 1
+    gram = gram_matrix(features, left)
+    torch.testing.assert_close(gram[0], gram_matrix(features[:1, :, :, :3])[0])
+    torch.testing.assert_close(gram[1], gram_matrix(features[1:])[0])
+    content = content_loss(features, target, left)
+    torch.testing.assert_close(
+        content[0], content_loss(features[:1, ..., :3], target[:1, ..., :3])[0]
+    )
+    half = gram_matrix(features, left, positions=48.0)
+    torch.testing.assert_close(half[0], gram[0] * 12 / 48)
+    # A soft weight counts in proportion: 0.5 everywhere is the unweighted mean.
+    torch.testing.assert_close(
+        gram_matrix(features, torch.full((4, 6), 0.5)), gram_matrix(features)
+    )

@@ -9,7 +9,7 @@ import pytest
 from conftest import runner, write_image
 from nst import style_targets
 from nst.images import load_image
-from nst.shard import Pair
+from nst.plan import Pair
 
 
 def test_runs_pairs_and_logs_progress(shard_setup):
@@ -18,10 +18,10 @@ def test_runs_pairs_and_logs_progress(shard_setup):
     report = runner(settings, weights, lines=lines).run(pairs)
     assert (report.ok, report.reused, report.failed, report.batches) == (3, 0, 0, [1, 1, 1])
     for row, pair in zip(report.rows, pairs):
-        assert row["status"] == "ok" and row["total_loss"] < row["initial_loss"]
+        assert row.status == "ok" and row.total_loss < row.initial_loss
         assert load_image(pair.output).shape == (3, 30, 40)
         record = json.loads(open(pair.record).read())
-        assert record["row"] == row and len(record["history"]["rows"]) == 6
+        assert record["row"] == row.to_dict() and len(record["history"]["rows"]) == 6
     assert sum("step 3/6" in line for line in lines) == 3  # a line every 3 steps
     assert any("3 pairs: 0 already done, 3 to run" in line for line in lines)
 
@@ -58,7 +58,7 @@ def test_batched_results_equal_one_at_a_time(shard_setup, tmp_path):
     report = runner(settings, weights, batch_size=3).run(batched_pairs)
     assert report.batches == [3]
     for a, b, single, pair in zip(one, report.rows, singles, batched_pairs):
-        assert b["total_loss"] == pytest.approx(a["total_loss"], rel=1e-3)
+        assert b.total_loss == pytest.approx(a.total_loss, rel=1e-3)
         assert (load_image(pair.output) - single).abs().max() <= 2 / 255
 
 
@@ -84,7 +84,7 @@ def test_pairs_batch_by_shape_whatever_their_order(shard_setup, tmp_path):
     report = runner(settings, weights, batch_size=2).run(mixed)
     assert report.ok == 5
     assert sorted(report.batches) == [1, 2, 2]  # 3 of 30x40 (2 + 1), 2 of 20x40
-    shapes = {row["pair"]: (row["height"], row["width"]) for row in report.rows}
+    shapes = {row.pair: (row.height, row.width) for row in report.rows}
     assert shapes == {f"s/m{i}": (20, 40) if i % 2 else (30, 40) for i in range(5)}
 
 
@@ -92,9 +92,9 @@ def test_an_unreadable_content_fails_its_pair_only(shard_setup):
     settings, pairs, weights, _ = shard_setup
     open(pairs[1].content, "wb").write(b"not an image any more")
     rows = runner(settings, weights).run(pairs).rows
-    assert [r["status"] for r in rows].count("ok") == 2
-    failed = next(r for r in rows if r["status"] == "failed")
-    assert "c1.png" in failed["message"] and "not an image" in failed["message"]
+    assert [r.status for r in rows].count("ok") == 2
+    failed = next(r for r in rows if r.status == "failed")
+    assert "c1.png" in failed.message and "not an image" in failed.message
 
 
 def test_a_damaged_style_cache_is_recomputed_not_used(shard_setup):
@@ -103,7 +103,7 @@ def test_a_damaged_style_cache_is_recomputed_not_used(shard_setup):
     open(cache, "wb").write(good[: len(good) // 2])
     lines = []
     rows = runner(settings, weights, lines=lines).run(pairs[:1]).rows
-    assert rows[0]["status"] == "ok"
+    assert rows[0].status == "ok"
     assert any("damaged style target cache" in line and "recomputing" in line for line in lines)
     style_targets.read(cache, settings.style_targets())  # valid again
 
@@ -118,5 +118,5 @@ def test_a_cache_made_with_other_settings_is_refused(shard_setup):
 def test_bf16_runs_end_in_fp32_and_record_the_precision(shard_setup):
     settings, pairs, weights, _ = shard_setup
     rows = runner(replace(settings, precision="bf16"), weights).run(pairs[:1]).rows
-    assert rows[0]["status"] == "ok" and rows[0]["precision"] == "bf16"
-    assert rows[0]["total_loss"] < rows[0]["initial_loss"]
+    assert rows[0].status == "ok" and rows[0].precision == "bf16"
+    assert rows[0].total_loss < rows[0].initial_loss

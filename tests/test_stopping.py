@@ -5,10 +5,12 @@ import pytest
 import torch
 from torch import nn
 
+from nst.descent import optimize
 from nst.losses import LossWeights, gram_matrix
+from nst.method import Method
+from nst.outcome import TOTAL
 from nst.pyramid import Pyramid, level_sizes
 from nst.stopping import CHECK_EVERY, StopRule
-from nst.stylize import TOTAL, Method, optimize
 
 
 def test_the_rule_stops_where_the_curve_flattens_and_never_within_a_window():

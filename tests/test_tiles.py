@@ -12,7 +12,6 @@ from conftest import VGG19_TV
 from nst.backbones import build_backbone
 from nst.backbones.base import FeatureExtractor
 from nst.highres import (
-    HighresResult,
     HighresSettings,
     Problem,
     axis_spans,
@@ -23,15 +22,16 @@ from nst.highres import (
     pass_offset,
     scale_sizes,
     seam_score,
-    stylize_highres,
     tile_edges,
     tile_for_budget,
     tiled_pass,
-    weighted_tv,
 )
 from nst.highres.memory import IMAGE_BUFFERS, MIN_TILE
 from nst.losses import LossWeights, gatys_loss, gram_matrix, tv_loss
-from nst.stylize import Method
+from nst.method import Method
+from nst.outcome import StagedOutcome
+from nst.stages import Refinement, Stage
+from nst.stylize import stylize
 
 CASES = [
     # (height, width, tile, overlap, margin): square, not divisible by the tile, one
@@ -217,11 +217,11 @@ def test_tile_for_budget_fits_the_image_buffers_and_the_graph():
 # ---- the tiled pass -----------------------------------------------------------------------
 
 
-def test_weighted_tv_of_the_tiles_adds_up_to_tv_loss():
+def test_the_tiles_weighted_tv_adds_up_to_tv_loss():
     """Every neighbour difference is shared by the mean weight of its pixels, so with
     weights summing to one (and the 1 px halo) the tiles' shares add up to tv_loss."""
     x = torch.rand(2, 3, 70, 90, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(weighted_tv(x, torch.ones(70, 90), 70, 90), tv_loss(x))
+    torch.testing.assert_close(tv_loss(x, torch.ones(70, 90), (70, 90)), tv_loss(x))
     total = torch.zeros(2)
     for tile, weight in make_grid(70, 90, 32, 12, (5, 7), margin=0).tiles():
         top, left = max(0, tile.top - 1), max(0, tile.left - 1)
@@ -230,7 +230,7 @@ def test_weighted_tv_of_the_tiles_adds_up_to_tv_loss():
         halo_weight[tile.top - top : tile.bottom - top, tile.left - left : tile.right - left] = (
             weight
         )
-        total += weighted_tv(x[..., top:bottom, left:right], halo_weight, 70, 90)
+        total += tv_loss(x[..., top:bottom, left:right], halo_weight, (70, 90))
     torch.testing.assert_close(total, tv_loss(x))
 
 
@@ -346,13 +346,22 @@ def run_small(net, seed=0, settings=SETTINGS, size=256, base_steps=BASE_STEPS):
     method = Method(problem.content_layers, problem.style_layers, steps=base_steps)
     base = settings.base_size
     noise = torch.rand(1, 3, base, base, generator=torch.Generator().manual_seed(seed))
-    return stylize_highres(net, content, problem.grams, problem.weights, method, settings, noise)
+    return highres(net, content, problem, method, settings, init=lambda _: noise)
+
+
+def highres(net, content, problem, method, settings, init=None):
+    """stylize's whole-image stage at the base size (at most the content's), then its
+    refinement scales."""
+    base = min(settings.base_size, max(content.shape[-2:]))
+    stages = [Stage(base, method, problem.grams)]
+    refinement = Refinement(settings, lambda size: problem.grams)
+    return stylize(net, content, stages, problem.weights, init, refinement=refinement)
 
 
 def test_refinement_only_ever_shows_the_network_a_tile():
     net = Recording(small_net())
     result = run_small(net)
-    assert isinstance(result, HighresResult)
+    assert isinstance(result, StagedOutcome)
     assert [size for size, _ in result.stages] == [128, 256]
     assert result.image.shape == (1, 3, 256, 256) and result.final.shape == (1, 4)
     assert result.image is result.stages[-1][1].image and bool(result.finite.all())
@@ -392,7 +401,7 @@ def test_a_size_that_fits_the_base_is_one_untiled_stage():
     content, style = images(96)
     problem = problem_for(net, content, style)
     method = Method(problem.content_layers, problem.style_layers, steps=BASE_STEPS)
-    result = stylize_highres(net, content, problem.grams, problem.weights, method, SETTINGS)
+    result = highres(net, content, problem, method, SETTINGS)
     assert [size for size, _ in result.stages] == [96]
     assert set(net.sizes) == {(96, 96)}
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -134,11 +135,23 @@ def test_killed_shard_resumes_without_redoing_finished_pairs(workdir):
 def test_bad_inputs_are_listed_and_the_rest_proceeds(workdir):
     (workdir / "in" / "content" / "notes.txt").write_text("not a photo")
     (workdir / "in" / "content" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    run_snakemake(workdir)
+    done = run_snakemake(workdir)
     rejected = pd.read_csv(workdir / "results" / "inputs" / "rejected.tsv", sep="\t")
     assert sorted(os.path.basename(p) for p in rejected.path) == ["broken.jpg", "notes.txt"]
     summary = pd.read_csv(workdir / "results" / "summary.tsv", sep="\t")
     assert len(summary) == 6
+    # The end of the run says so (nst.run_report), after Snakemake's own lines.
+    end = done.stderr[done.stderr.rindex("Pairs: ") :]
+    assert end.startswith("Pairs: 6 ok, 0 failed\n")
+    gallery = workdir / "results" / "gallery" / "index.html"
+    assert f"Gallery: results/gallery/index.html ({gallery.as_uri()})" in end
+    names = r"(broken.jpg, notes.txt|notes.txt, broken.jpg)"
+    assert re.search(
+        rf"2 input file\(s\) rejected and skipped \({names}\): "
+        r"results/inputs/rejected.tsv says why and what to do\n",
+        end,
+    ), end
+    assert "input file(s) rejected" in gallery.read_text()  # and the front page says it too
 
 
 def test_strict_mode_and_empty_folders_fail_clearly(workdir):
@@ -146,6 +159,8 @@ def test_strict_mode_and_empty_folders_fail_clearly(workdir):
     done = run_snakemake(workdir, "--config", "strict=True", check=False)
     assert done.returncode != 0
     assert "strict: true and 1 input file(s) were rejected" in done.stdout + done.stderr
+    assert "The run stopped with errors (above); run it again" in done.stderr
+    assert "Pairs: none summarised yet\nInputs: not validated yet\n" in done.stderr
     assert not (workdir / "results" / "summary.tsv").exists()
     for image in (workdir / "in" / "style").iterdir():
         image.unlink()

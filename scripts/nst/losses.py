@@ -43,16 +43,23 @@ class _Gram(torch.autograd.Function):
         return torch.baddbmm(out, *pair, beta=0, alpha=ctx.scale), None, None
 
 
-def gram_matrix(features: Tensor) -> Tensor:
-    """Gram matrix of each image's feature map, normalised by its size.
+def gram_matrix(
+    features: Tensor, weight: Tensor | None = None, positions: Tensor | float | None = None
+) -> Tensor:
+    """Gram matrix of each image's feature map, a (weighted) mean over its positions.
 
-    features: (B, C, H, W)  ->  (B, C, C) with G[b] = F_b F_b^T / (C * H * W),
-    where F_b is the (C, H*W) matrix of image b.  Normalising by the number of
-    entries makes targets comparable across image sizes (a style cached at one
-    size serves content images of any aspect ratio).  Accumulated in float32
-    even under autocast: low-precision Grams are what breaks L-BFGS.
+    features: (B, C, H, W)  ->  (B, C, C) with G[b] = sum_p w_p f_p f_p^T / (C * N), f_p
+    the C features of image b at position p.  Without a weight, w_p = 1 and N = H * W.
+    weight: (H, W), or (B, 1, H, W) per image, >= 0: how much each position counts (a
+    tile's blend weight, a mask); N is then `positions` ((B,) or a number: the tiles
+    give the whole image's count), by default the weights' sum.  Normalising by the
+    positions makes targets comparable across image sizes (a style cached at one
+    size serves content images of any aspect ratio).  Accumulated in float32 even
+    under autocast: low-precision Grams are what breaks L-BFGS.
     """
     b, c, h, w = features.shape
+    if weight is not None:
+        features = features * weight.sqrt()
     channels_last = not features.is_contiguous() and features.is_contiguous(
         memory_format=torch.channels_last
     )
@@ -62,7 +69,20 @@ def gram_matrix(features: Tensor) -> Tensor:
             flat = features.permute(0, 2, 3, 1).reshape(b, h * w, c).to(dtype)
         else:
             flat = features.reshape(b, c, h * w).to(dtype)
-        return _Gram.apply(flat, 1.0 / (c * h * w), channels_last)
+        if weight is None:
+            return _Gram.apply(flat, 1.0 / (c * h * w), channels_last)
+        gram = _Gram.apply(flat, 1.0 / c, channels_last)
+    return gram / _per_image(_positions(weight, b) if positions is None else positions)
+
+
+def _positions(weight: Tensor, batch: int) -> Tensor:
+    """The weight's sum over positions, per image: (B,) (the same for an (H, W) weight)."""
+    return weight.float().flatten(-2).sum(-1).reshape(-1).expand(batch)
+
+
+def _per_image(value: Tensor | float) -> Tensor | float:
+    """A (B,) value shaped to divide (B, ...) matrices image by image; a number as it is."""
+    return value.view(-1, 1, 1) if isinstance(value, Tensor) else value
 
 
 def _mse(a: Tensor, b: Tensor) -> Tensor:
@@ -71,9 +91,23 @@ def _mse(a: Tensor, b: Tensor) -> Tensor:
     return F.mse_loss(a, b.float().expand_as(a), reduction="none").flatten(1).mean(1)
 
 
-def content_loss(features: Tensor, target: Tensor) -> Tensor:
-    """Mean squared feature difference per image: (B, C, H, W) x 2 -> (B,)."""
-    return _mse(features, target)
+def content_loss(
+    features: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    positions: Tensor | float | None = None,
+) -> Tensor:
+    """Mean squared feature difference per image: (B, C, H, W) x 2 -> (B,).
+
+    With a weight ((H, W) or (B, 1, H, W)), each position's mean over channels counts
+    w_p, and the sum is divided by `positions` (as in gram_matrix: default the weights'
+    sum); without, every position counts 1 and the mean is over C * H * W entries.
+    """
+    if weight is None:
+        return _mse(features, target)
+    squared = F.mse_loss(features.float(), target.float().expand_as(features), reduction="none")
+    total = (squared.mean(1, keepdim=True) * weight).flatten(1).sum(1)
+    return total / (_positions(weight, features.shape[0]) if positions is None else positions)
 
 
 def style_loss(gram: Tensor, target: Tensor) -> Tensor:
@@ -81,10 +115,31 @@ def style_loss(gram: Tensor, target: Tensor) -> Tensor:
     return _mse(gram, target)
 
 
-def tv_loss(image: Tensor) -> Tensor:
-    """Total variation (mean squared neighbour difference) per image: (B, 3, H, W) -> (B,)."""
-    dx = _mse(image[..., :, 1:], image[..., :, :-1])
-    return dx + _mse(image[..., 1:, :], image[..., :-1, :])
+def tv_loss(
+    image: Tensor, weight: Tensor | None = None, size: tuple[int, int] | None = None
+) -> Tensor:
+    """Total variation (mean squared neighbour difference) per image: (B, 3, H, W) -> (B,).
+
+    With a weight ((H, W) or (B, 1, H, W)), each squared difference counts the mean
+    weight of its two pixels, and the means are over the differences of an image of
+    `size` (height, width; default the image's own): a tile passes the whole image's
+    size and its blend weights (zero on a halo that holds its neighbours), so that the
+    tiles' shares add up to the whole image's loss.
+    """
+    if weight is None:
+        dx = _mse(image[..., :, 1:], image[..., :, :-1])
+        return dx + _mse(image[..., 1:, :], image[..., :-1, :])
+    height, width = image.shape[-2:] if size is None else size
+    dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2) * (
+        weight[..., :, 1:] + weight[..., :, :-1]
+    )
+    dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2) * (
+        weight[..., 1:, :] + weight[..., :-1, :]
+    )
+    # Halves: the mean weight; 3 channels per difference, as in the unweighted mean.
+    across = 2 * 3 * height * max(1, width - 1)
+    down = 2 * 3 * max(1, height - 1) * width
+    return dx.flatten(1).sum(1) / across + dy.flatten(1).sum(1) / down
 
 
 def _weighted_sum(terms: Iterable[tuple[float, Tensor]], image: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ function of the config and the file listing), and written to results/plan/:
                        and the style images: all that planning the jobs needs (a
                        cluster job reads nothing else);
   pairs.json           per shard its pair keys, for the check for deleted results.
+A shard job writes its manifest (manifest_path: a summary row per pair, nst.row).
 """
 
 from __future__ import annotations
@@ -29,8 +30,27 @@ from .shards import Member, assign_shards
 
 
 @dataclass(frozen=True)
+class Pair:
+    """One content x style pair as the plan hands it to a job (plain JSON: _pair)."""
+
+    key: str  # "style/content", unique in a run
+    content_name: str
+    style_name: str
+    content: str  # content image path
+    styles: tuple[tuple[str, str, float], ...]  # (style image, cache file, blend weight)
+    output: str
+    record: str
+    overrides: Mapping
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Pair:
+        styles = tuple((s, c, float(w)) for s, c, w in data["styles"])
+        return cls(**{**data, "styles": styles, "overrides": dict(data.get("overrides", {}))})
+
+
+@dataclass(frozen=True)
 class Plan:
-    pairs: dict[str, dict]  # pair key -> nst.shard.Pair fields (plain JSON)
+    pairs: dict[str, dict]  # pair key -> Pair fields (plain JSON)
     shards: dict[str, list[str]]  # shard name -> pair keys
     styles: dict[str, str]  # style key -> style image, for every style some pair uses
     skipped: list[str]  # sheet rows left out because they name a rejected file
@@ -60,6 +80,15 @@ def plan_folder(results: str | os.PathLike) -> str:
 
 def shard_plan_path(results: str | os.PathLike, shard: str) -> str:
     return f"{plan_folder(results)}/shards/{shard}.json"
+
+
+def manifest_folder(results: str | os.PathLike) -> str:
+    return f"{results}/shards"
+
+
+def manifest_path(results: str | os.PathLike, shard: str) -> str:
+    """A shard job's output: a summary row per pair (nst.row)."""
+    return f"{manifest_folder(results)}/{shard}.tsv"
 
 
 def result_paths(results: str, key: str) -> tuple[str, str]:
@@ -174,7 +203,7 @@ def missing_results(results: str | os.PathLike) -> dict[str, list[str]]:
     and only the manifests of shards with something missing (normally those with
     failed pairs)."""
     results = str(results)
-    manifests = _names(f"{results}/shards")
+    manifests = _names(manifest_folder(results))
     if not manifests:
         return {}  # nothing has run: nothing can be missing
     shards = read_shard_keys(results)
@@ -188,11 +217,11 @@ def missing_results(results: str | os.PathLike) -> dict[str, list[str]]:
 
     found = {}
     for shard, keys in shards.items():
-        if f"{shard}.tsv" not in manifests:
+        if os.path.basename(manifest_path(results, shard)) not in manifests:
             continue  # not run yet: it runs anyway
         gone = [key for key in keys if not all(map(exists, result_paths(results, key)))]
         if gone:
-            done = _ok_pairs(f"{results}/shards/{shard}.tsv")
+            done = _ok_pairs(manifest_path(results, shard))
             gone = [key for key in gone if key in done]
         if gone:
             found[shard] = gone
@@ -203,7 +232,7 @@ def mark_out_of_date(results: str | os.PathLike, shards: Collection[str]) -> Non
     """Date these shards' manifests back to 1970: older than their inputs, so Snakemake
     reruns them (whose jobs keep every pair that is still complete) and what follows."""
     for shard in shards:
-        os.utime(f"{results}/shards/{shard}.tsv", ns=(0, 0))
+        os.utime(manifest_path(results, shard), ns=(0, 0))
 
 
 def write_plan(plan: Plan, results: str | os.PathLike) -> int:
@@ -269,9 +298,9 @@ def read_index(path: str | os.PathLike) -> PlanIndex:
     return PlanIndex(shards, data["style_sets"], data["styles"], data["skipped"])
 
 
-def read_shard_plan(path: str | os.PathLike) -> list[dict]:
-    """A shard's pairs (nst.shard.Pair fields), as its job reads them."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))["pairs"]
+def read_shard_plan(path: str | os.PathLike) -> list[Pair]:
+    """A shard's pairs, as its job reads them."""
+    return [Pair.from_dict(p) for p in json.loads(Path(path).read_text(encoding="utf-8"))["pairs"]]
 
 
 def read_shard_keys(results: str | os.PathLike) -> dict[str, list[str]]:

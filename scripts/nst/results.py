@@ -17,37 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .io import canonical_json, sha256_file, write_json
+from .row import SummaryRow
 from .settings import PairSettings
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from .shard import Pair
-
-SUMMARY_COLUMNS = [
-    "pair",
-    "content",
-    "style",
-    "backbone",
-    "width",
-    "height",
-    "optimizer",
-    "steps",
-    "content_loss",
-    "style_loss",
-    "tv_loss",
-    "total_loss",
-    "initial_loss",
-    "style_score",
-    "content_score",
-    "seconds",
-    "device",
-    "precision",
-    "seed",
-    "output",
-    "status",
-    "message",
-]
+    from .plan import Pair
 
 
 def fingerprint(
@@ -65,7 +41,7 @@ def fingerprint(
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
-def finished_row(pair: Pair, fp: str) -> dict | None:
+def finished_row(pair: Pair, fp: str) -> SummaryRow | None:
     """The summary row of a complete result with this fingerprint, or None."""
     try:
         record = json.loads(Path(pair.record).read_text())
@@ -77,25 +53,23 @@ def finished_row(pair: Pair, fp: str) -> dict | None:
     if record.get("fingerprint") != fp or record.get("image_bytes", size) != size:
         return None  # other settings or inputs, or an image truncated or replaced since
     # Names come from this run (a record may predate a column or a renamed file).
-    return {
-        **record["row"],
-        "pair": pair.key,
-        "content": pair.content_name,
-        "style": pair.style_name,
-        "output": pair.output,
-    }
+    names = dict(pair=pair.key, content=pair.content_name, style=pair.style_name)
+    try:
+        return SummaryRow.from_dict({**record["row"], **names, "output": pair.output})
+    except TypeError:
+        return None  # a row without a required column: damaged by hand, made again
 
 
 def save_png(image: Tensor, path: str, text: Mapping[str, str]) -> None:
-    """nst.images.save_png, imported when an image is written: the summary job reads
-    SUMMARY_COLUMNS from here without importing torch (about 2 s per job)."""
+    """nst.images.save_png, imported when an image is written: importing this module
+    costs no torch (about 2 s per job)."""
     from .images import save_png as save
 
     save(image, path, dict(text))
 
 
 def write_result(
-    pair: Pair, image: Tensor, fp: str, settings: PairSettings, row: Mapping, curve: Mapping
+    pair: Pair, image: Tensor, fp: str, settings: PairSettings, row: SummaryRow, curve: Mapping
 ) -> None:
     """The image, then its record (each atomic)."""
     save_png(
@@ -108,7 +82,7 @@ def write_result(
         {
             "fingerprint": fp,
             "image_bytes": os.stat(pair.output).st_size,
-            "row": dict(row),
+            "row": row.to_dict(),
             "history": dict(curve),
         },
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .io import atomic_write, remove_stale_parts
-from .results import SUMMARY_COLUMNS
+from .row import SUMMARY_COLUMNS
 
 FAILED_COLUMNS = ["pair", "content", "style", "status", "message"]
 

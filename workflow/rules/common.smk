@@ -12,6 +12,7 @@ from nst.io import listing_signature, write_json
 from nst.pairs import SheetError, read_sheet
 from nst.plan import (
     candidates,
+    manifest_path,
     mark_out_of_date,
     missing_results,
     read_index,
@@ -216,7 +217,7 @@ def _check_results(index):
 
 
 def shard_manifests(wildcards):
-    return [RESULTS / "shards" / f"{name}.tsv" for name in plan_index().shards]
+    return [manifest_path(RESULTS, name) for name in plan_index().shards]
 
 
 def shard_inputs(wildcards):

@@ -5,7 +5,7 @@ rule stylize_shard:
     input:
         unpack(shard_inputs),
     output:
-        RESULTS / "shards" / "{shard}.tsv",
+        manifest_path(RESULTS, "{shard}"),
     log:
         LOGS / "stylize" / "{shard}.log",
     wildcard_constraints:

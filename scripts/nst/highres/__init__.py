@@ -2,8 +2,7 @@
 fits, then tiled refinement at growing scales (see schedule.py) of the whole image's
 loss, computed tile by tile (see tiled.py).
 
-The entry point is `stylize_highres(net, content, style_grams, weights, method,
-HighresSettings(...))`, which returns a `HighresResult`."""
+The entry point is nst.stylize.stylize with a Refinement (nst.stages)."""
 
 from ..settings import HighresSettings, scale_sizes
 from .grid import (
@@ -17,14 +16,13 @@ from .grid import (
     tile_edges,
 )
 from .memory import activation_bytes_per_pixel, free_memory, tile_for_budget
-from .schedule import HighresResult, refine, refine_scales, resolve_tile, stylize_highres
+from .schedule import refine, refine_scales, resolve_tile
 from .seams import seam_score
-from .tiled import Adam, Problem, gram_sweep, image_grams, tiled_pass, weighted_tv
+from .tiled import Adam, Problem, gram_sweep, image_grams, tiled_pass
 
 __all__ = [
     "Adam",
     "Grid",
-    "HighresResult",
     "HighresSettings",
     "Problem",
     "Tile",
@@ -42,9 +40,7 @@ __all__ = [
     "resolve_tile",
     "scale_sizes",
     "seam_score",
-    "stylize_highres",
     "tile_edges",
     "tile_for_budget",
     "tiled_pass",
-    "weighted_tv",
 ]

@@ -1,7 +1,7 @@
 """The high-resolution mode: whole image at a size that fits, then tiled refinement.
 
-1. The whole image is optimised at `base_size` (long side) with nst.stylize.optimize,
-   L-BFGS as for any pair: it sets the composition, which tiles could not.
+1. The whole image is optimised at `base_size` (long side), L-BFGS as for any pair:
+   the stages of nst.stylize.stylize.  It sets the composition, which tiles could not.
 2. It is upscaled (bicubic) by about `scale_factor` at a time up to the final size,
    and at each scale refined for `steps` passes.  A pass computes the whole image's
    gradient tile by tile (tiled.tiled_pass, the grid shifted every pass) and then
@@ -14,7 +14,6 @@ A scale no larger than one tile is a single tile: the same code path, untiled.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -22,43 +21,12 @@ from torch import Tensor
 from ..backbones.base import FeatureExtractor
 from ..images import resize, scaled_size
 from ..losses import LossWeights
+from ..method import Method
+from ..outcome import Outcome
 from ..settings import HighresSettings
-from ..stylize import Method, Outcome, optimize
 from .grid import pass_grid
 from .memory import activation_bytes_per_pixel, free_memory, tile_for_budget
 from .tiled import Adam, Problem, tiled_pass
-
-# A style layer -> (B or 1, C, C) Gram targets; or a function of a scale's long side
-# that gives them (e.g. the style's Grams at that size times style_scale).
-Grams = Mapping[str, Tensor] | Callable[[int], Mapping[str, Tensor]]
-Progress = Callable[[int, int, Tensor], None]  # (scale's long side, step, (B, 4) terms)
-
-
-@dataclass
-class HighresResult:
-    """The stages of one batch: (long side, Outcome), the base first; the last stage's
-    image is the result, its `final` the whole image's loss terms there."""
-
-    stages: list[tuple[int, Outcome]]
-
-    @property
-    def last(self) -> Outcome:
-        return self.stages[-1][1]
-
-    @property
-    def image(self) -> Tensor:
-        """(B, 3, H, W) on the CPU, at the content's size."""
-        return self.last.image
-
-    @property
-    def final(self) -> Tensor:
-        """(B, 4): content, style, TV and total loss of the result (stylize.TERMS)."""
-        return self.last.final
-
-    @property
-    def finite(self) -> Tensor:
-        """(B,) bool: no stage's loss or image became NaN/Inf."""
-        return torch.stack([outcome.finite for _, outcome in self.stages]).all(0)
 
 
 def _every(
@@ -69,10 +37,6 @@ def _every(
             report(step, terms)
 
     return on_pass
-
-
-def _grams_at(grams: Grams, size: int) -> Mapping[str, Tensor]:
-    return grams(size) if callable(grams) else grams
 
 
 def resolve_tile(
@@ -133,7 +97,7 @@ def refine_scales(
     net: FeatureExtractor,
     content: Tensor,
     start: Tensor,
-    style_grams: Grams,
+    style_grams: Callable[[int], Mapping[str, Tensor]],
     weights: LossWeights,
     method: Method,
     settings: HighresSettings,
@@ -158,7 +122,7 @@ def refine_scales(
         problem = Problem(
             net,
             resize(content, hw),
-            _grams_at(style_grams, size),
+            style_grams(size),
             weights,
             method.content_layers,
             method.style_layers,
@@ -182,57 +146,3 @@ def refine_scales(
         stages.append((size, outcome))
         x = outcome.image
     return stages
-
-
-def stylize_highres(
-    net: FeatureExtractor,
-    content: Tensor,
-    style_grams: Grams,
-    weights: LossWeights,
-    method: Method,
-    settings: HighresSettings,
-    init: Tensor | None = None,
-    on_progress: Progress | None = None,
-    progress_every: int = 25,
-) -> HighresResult:
-    """Stylise content (B, 3, H, W) at its own size: `method` (L-BFGS as for any pair,
-    method.steps steps) on the whole image at settings.base_size, then refine_scales.
-
-    style_grams: style layer -> (B or 1, C, C) on the network's device, or a function
-    of a stage's long side giving them; `weights` are per image, on the network's
-    device; `init` is the base stage's start (any size; default the content).
-    on_progress(long side, step, (B, 4) terms) every `progress_every` steps of a stage.
-    """
-    device = next(net.buffers()).device
-    height, width = content.shape[-2:]
-    base = min(settings.base_size, max(height, width))
-    base_hw = scaled_size(height, width, base)
-    base_content = resize(content, base_hw).to(device)
-    start = base_content if init is None else resize(init.to(device), base_hw)
-
-    def progress(size: int) -> Callable[[int, Tensor], None] | None:
-        return None if on_progress is None else lambda step, terms: on_progress(size, step, terms)
-
-    outcome = optimize(
-        net,
-        base_content,
-        _grams_at(style_grams, base),
-        weights,
-        method,
-        start,
-        on_progress=progress(base),
-        progress_every=progress_every,
-    )
-    del base_content, start
-    scales = refine_scales(
-        net,
-        content,
-        outcome.image,
-        style_grams,
-        weights,
-        method,
-        settings,
-        on_scale=lambda index, hw, tile: progress(max(hw)),
-        progress_every=progress_every,
-    )
-    return HighresResult([(base, outcome), *scales])

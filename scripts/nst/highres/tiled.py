@@ -9,13 +9,16 @@ style distribution on its own (measured: +39% style loss against untiled).
 
 Every per-position quantity is split between the tiles by their blend weights
 (grid.py: they sum to one at every pixel, and are zero in a context margin at
-inner edges), pooled down to each layer's resolution:
+inner edges), pooled down to each layer's resolution, and given as the weight map
+of nst.losses' own functions:
 
 * a layer's Gram is sum over tiles of F_t W_t F_t^T / (C N), N the whole image's
-  positions at that layer: each position counted once, as gram_matrix would;
+  positions at that layer: each position counted once (gram_matrix with a weight
+  and the whole image's positions);
 * content: the weighted squared feature differences, over C N likewise;
 * TV: every neighbour difference weighted by the mean blend weight of its two
-  pixels (the halo holds the neighbour across the tile's border).
+  pixels (the halo holds the neighbour across the tile's border), over the whole
+  image's differences.
 
 A pass takes two sweeps.  Sweep 1 (no grad) sums the tiles' Gram contributions
 into the image's Grams, hence the style loss and M = d(style loss)/dG per layer.
@@ -35,7 +38,6 @@ pixel count, so that the gradient's scale does not depend on the image size.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -45,8 +47,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..backbones.base import FeatureExtractor
-from ..losses import LossWeights, gram_matrix, style_loss
-from ..stylize import PRECISIONS
+from ..losses import LossWeights, content_loss, gram_matrix, style_loss, tv_loss
+from ..precision import autocast
 from .grid import Grid, Tile, pass_grid
 
 
@@ -99,39 +101,12 @@ def with_halo(tile: Tile, height: int, width: int, halo: int = 1) -> Tile:
     )
 
 
-def _autocast(device: torch.device, precision: str):
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
-
-
 def pooled(weight: Tensor, stride: int, shape: tuple[int, int]) -> Tensor:
     """A tile's (h, w) pixel weights at a layer of this stride and (h', w') shape: the
     mean over each position's stride x stride window, the windows of VGG's pooling."""
     if stride > 1:
         weight = F.avg_pool2d(weight[None, None], stride, ceil_mode=True)[0, 0]
     return weight[: shape[0], : shape[1]]
-
-
-def weighted_gram(features: Tensor, weight: Tensor) -> Tensor:
-    """sum_p weight[p] f_p f_p^T / C over a (B, C, h, w) map: a tile's share of the
-    image's Gram before dividing by the image's positions (gram_matrix's own
-    normalisation is by the tile's, undone here)."""
-    h, w = features.shape[-2:]
-    return gram_matrix(features * weight.sqrt()) * (h * w)
-
-
-def weighted_tv(padded: Tensor, weight: Tensor, height: int, width: int) -> Tensor:
-    """The tile's share of tv_loss of the whole (height, width) image: each squared
-    neighbour difference in `padded` (B, 3, h, w) weighted by its pixels' mean weight
-    (weight: (h, w), zero on the halo)."""
-    dx = (padded[..., :, 1:] - padded[..., :, :-1]).pow(2) * (weight[:, 1:] + weight[:, :-1])
-    dy = (padded[..., 1:, :] - padded[..., :-1, :]).pow(2) * (weight[1:] + weight[:-1])
-    # Halves: the mean weight; 3 channels per difference, as in tv_loss's mean.
-    across = 2 * 3 * height * max(1, width - 1)
-    down = 2 * 3 * max(1, height - 1) * width
-    return dx.flatten(1).sum(1) / across + dy.flatten(1).sum(1) / down
 
 
 @dataclass
@@ -184,13 +159,13 @@ def gram_sweep(problem: Problem, x: Tensor, grid: Grid) -> Sums:
     positions = dict.fromkeys(problem.layers, 0.0)
     with torch.no_grad():
         for view in tile_views(problem, x, grid, grad=False):
-            with _autocast(problem.device, problem.precision):
+            with autocast(problem.device, problem.precision):
                 features = problem.net(view.image, problem.layers)
             for name, f in features.items():
                 w = pooled(view.weight, problem.strides[name], f.shape[-2:])
                 positions[name] += float(w.sum())
                 if name in problem.style_layers:
-                    share = weighted_gram(f, w)
+                    share = gram_matrix(f, w, positions=1.0)  # divided by all positions below
                     grams[name] = grams[name] + share if name in grams else share
     return Sums(grams, positions)
 
@@ -238,22 +213,21 @@ def tile_objective(
     net, weights = problem.net, problem.weights
     with torch.no_grad():
         targets = net(content, list(problem.content_layers))
-    with _autocast(problem.device, problem.precision):
+    with autocast(problem.device, problem.precision):
         features = net(view.image, problem.layers)
     zero = view.padded.new_zeros(view.padded.shape[0], dtype=torch.float32)
     c, s = zero, zero
     for name, layer_weight in problem.content_layers.items():
-        f = features[name].float()
+        f = features[name]
         w = pooled(view.weight, problem.strides[name], f.shape[-2:])
-        squared = (f - targets[name].float()).pow(2).mean(1)  # over channels, as content_loss
-        c = c + layer_weight * (squared * w).flatten(1).sum(1) / sums.positions[name]
+        c = c + layer_weight * content_loss(f, targets[name], w, sums.positions[name])
     for name in problem.style_layers:
         f = features[name]
         w = pooled(view.weight, problem.strides[name], f.shape[-2:])
-        share = weighted_gram(f, w) / sums.positions[name]
+        share = gram_matrix(f, w, sums.positions[name])
         s = s + (slopes[name] * share).flatten(1).sum(1)
     c = weights.content * c
-    tv = weights.tv * weighted_tv(view.padded.float(), view.halo_weight, *hw)
+    tv = weights.tv * tv_loss(view.padded.float(), view.halo_weight, hw)
     return c + s + tv, c.detach(), tv.detach()
 
 

@@ -1,0 +1,35 @@
+"""What a job's log says while a batch is optimised."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from ..outcome import Terms
+from ..stages import Watcher
+from .tasks import Task
+
+
+class LogWatcher(Watcher):
+    """A line when each stage of a batch starts, and its mean loss every `every` steps."""
+
+    def __init__(
+        self, log: Callable[[str], None], tasks: Sequence[Task], hw: tuple[int, int], every: int
+    ):
+        self.log, self.every = log, every
+        self.batch = f"{len(tasks)} pair(s) {hw[1]}x{hw[0]}"
+        self.keys = ", ".join(t.pair.key for t in tasks)
+
+    def start(self, stage, stages, hw, steps, tile) -> None:
+        self.label = f"{self.batch}, stage {stage + 1}/{stages} at {hw[1]}x{hw[0]}"
+        self.steps, self.started = steps, time.perf_counter()
+        how = "" if tile is None else f", tiles of {tile} px"
+        self.log(f"start {self.label}{how}: {self.keys}")
+
+    def progress(self, stage, step, terms) -> None:
+        mean = Terms(*terms.mean(0).tolist())
+        rate = (time.perf_counter() - self.started) / step
+        self.log(
+            f"  {self.label} step {step}/{self.steps}: total {mean.total:.4g} (content "
+            f"{mean.content:.4g}, style {mean.style:.4g}, tv {mean.tv:.4g}) {rate:.3f} s/step"
+        )
