@@ -4,6 +4,7 @@ import csv
 import time
 from pathlib import Path
 
+from nst.keys import KeyBook
 from nst.plan import make_plan, write_plan
 from nst.runtime import job_log
 
@@ -17,7 +18,9 @@ with job_log(sm.log[0]) as log:
             Path(row["path"]): (int(row["width"]), int(row["height"]))
             for row in csv.DictReader(handle, delimiter="\t")
         }
-    plan = make_plan(sm.params.inputs, accepted, sm.params.shard_size, sm.params.size)
+    book = KeyBook.load(sm.params.key_book)
+    plan = make_plan(sm.params.inputs, accepted, sm.params.shard_size, sm.params.size, book)
+    book.save(sm.params.key_book)  # the keys of new names: from now on they keep them
     written = write_plan(plan, sm.params.results)
     log(
         f"{len(plan.pairs)} pairs in {len(plan.shards)} shards ({written} new or changed), "

@@ -9,6 +9,7 @@ from nst.catalog import NETWORKS, resolve_backbone
 from nst import resources
 from nst.gpus import visible_gpus
 from nst.io import listing_signature, write_json
+from nst.keys import key_book_path
 from nst.pairs import SheetError, read_sheet
 from nst.plan import (
     candidates,

@@ -51,5 +51,6 @@ checkpoint plan_shards:
         shard_size=SHARD_SIZE,
         size=SETTINGS.size,
         results=RESULTS,
+        key_book=key_book_path(RESULTS),
     script:
         "../../scripts/plan_shards.py"
