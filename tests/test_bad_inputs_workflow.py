@@ -155,7 +155,7 @@ def test_a_folder_of_only_bad_files_is_an_error_naming_them(tmp_path, vgg19_file
     "setup, message",
     [
         ("empty", "the content folder in/content is empty; put content images there"),
-        ("missing", "input folder in/content does not exist; set content_dir and style_dir"),
+        ("missing", "content_dir: in/content does not exist; point content_dir at the folder"),
     ],
     ids=["empty", "missing"],
 )
