@@ -170,7 +170,7 @@ def cluster(tmp_path_factory):
         lock.close()
 
 
-def on_slurm(cluster, workdir, *args, timeout=600):
+def on_slurm(cluster, workdir, *args, timeout=600, env=None):
     """The workflow through the SLURM profile, with what this test cluster needs: squeue
     for job status (no accounting database here, so no sacct), a first status check after
     1 s instead of 40, and no more cores per job or group than the node has."""
@@ -192,6 +192,7 @@ def on_slurm(cluster, workdir, *args, timeout=600):
         "--verbose",  # prints each sbatch call
         *args,
         timeout=timeout,
+        env=env,
     )
 
 
@@ -272,16 +273,13 @@ def test_workflow_on_slurm(cluster, workdir, vgg19_file):
     assert slurm_jobs().keys() == jobs.keys()
 
     # ---- a job that fails is reported as failed, retried with more memory and time ----
-    # style1.jpg turns unreadable behind Snakemake's back (same size and time, so the
-    # input check keeps its verdict), and its style targets are asked for again.
-    style = workdir / "in" / "style" / "style1.jpg"
-    info = style.stat()
-    style.write_bytes(b"\0" * info.st_size)
-    os.utime(style, ns=(info.st_atime_ns, info.st_mtime_ns))
+    # style1's style targets are asked for again, and each job that makes them is killed
+    # as it writes them (the fault hook of tests/faults/, in the jobs' environment).
     cache = "results/cache/style_targets/style1.safetensors"
     (workdir / cache).unlink()
+    kill = {"PYTHONPATH": str(REPO / "tests" / "faults"), "NST_KILL_WRITING": Path(cache).name}
     # (and as on a CPU-only cluster)
-    done = on_slurm(cluster, workdir, "all", cache, "--config", "gpus_per_job=0")
+    done = on_slurm(cluster, workdir, "all", cache, "--config", "gpus_per_job=0", env=kill)
     text = output(done)
     assert done.returncode != 0, text
     assert "Error in rule style_targets" in text and "style=style1" in text
@@ -291,7 +289,7 @@ def test_workflow_on_slurm(cluster, workdir, vgg19_file):
     assert not [c for c in failed if "--gpus" in c]
     ids = re.findall(r"SLURM-job '(\d+)' failed, SLURM status is: 'FAILED'", text)
     assert len(ids) == 3 and all(slurm_jobs()[i][0] == "FAILED" for i in ids), text
-    assert "style1.jpg: not an image Pillow can read" in text  # the job's own log, shown
+    assert "style_targets.py' died with <Signals.SIGKILL: 9>" in text  # the job's log, shown
     # Nothing that does not need style1 was touched.
     for path, stamp in stamps.items():
         if path.exists() and "style1" not in str(path) and "shards" not in str(path):

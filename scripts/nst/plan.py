@@ -221,7 +221,7 @@ def write_plan(plan: Plan, results: str | os.PathLike) -> int:
     written, signatures = 0, {}
     for shard in plan.shards:
         pairs = plan.shard_pairs(shard)
-        # The photos' sizes and dates: a photo edited in place changes its shard's file,
+        # The photos' signatures: a photo edited or replaced changes its shard's file,
         # so the shard reruns (its pairs redo what the new photo changes).
         for pair in pairs:
             if pair["content"] not in signatures:
