@@ -11,13 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "bench"))
+sys.path[:0] = [str(REPO / "bench"), str(REPO / "scripts")]
 
 from sheet import contact_sheet  # noqa: E402
+
+from nst.tsv import read_frame  # noqa: E402
 
 
 def caption(settings: dict) -> str:
@@ -35,7 +36,7 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--tile", type=int, default=256)
     args = parser.parse_args()
-    summary = pd.read_csv(args.results / "summary.tsv", sep="\t").sort_values(["style", "content"])
+    summary = read_frame(args.results / "summary.tsv").sort_values(["style", "content"])
     done = summary[summary.status == "ok"]
     images = {
         (row.style, row.content): Image.open(row.output).convert("RGB")

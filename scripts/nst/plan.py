@@ -13,7 +13,6 @@ function of the config and the file listing), and written to results/plan/:
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -27,6 +26,7 @@ from .io import atomic_write, file_signature, write_json
 from .keys import KeyBook
 from .pairs import PairSpec, all_combinations, blend_name, list_files, read_sheet, style_key
 from .shards import Member, assign_shards
+from .tsv import read_rows
 
 
 @dataclass(frozen=True)
@@ -169,8 +169,7 @@ def _names(folder: str) -> set[str]:
 
 
 def _ok_pairs(manifest: str) -> set[str]:
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        return {r["pair"] for r in csv.DictReader(handle, delimiter="\t") if r["status"] == "ok"}
+    return {row["pair"] for row in read_rows(manifest) if row["status"] == "ok"}
 
 
 def missing_results(results: str | os.PathLike) -> dict[str, list[str]]:

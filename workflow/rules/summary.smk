@@ -1,6 +1,6 @@
 # The summary table: one row per pair, assembled from the shard manifests; the pairs
 # that failed are also listed, with their messages, in failed.tsv.
-import csv
+from nst.tsv import read_rows
 
 
 rule summary:
@@ -23,8 +23,7 @@ rule summary:
 onsuccess:
     failed = 0
     if (RESULTS / "failed.tsv").is_file():
-        with open(RESULTS / "failed.tsv", newline="", encoding="utf-8") as handle:
-            failed = sum(1 for _ in csv.reader(handle, delimiter="\t")) - 1
+        failed = len(read_rows(RESULTS / "failed.tsv"))
     if failed > 0:
         logger.warning(
             f"{failed} pair(s) failed: {RESULTS / 'failed.tsv'} says why and what to do "
