@@ -6,7 +6,8 @@ extension or case (a.jpg, A.png), both keep their extension in the key (a_jpg,
 A_png) so that no two inputs ever write the same output.  Keys longer than
 nst.io.KEY_BYTES (a 255-byte file name) are shortened with a hash (fitting_key), so
 that every path made from them fits the file system; summary.tsv and the gallery
-still show the full file names.
+still show the full file names.  Once given, a key is kept (nst.keys): a file that
+arrives later beside one of the same stem keeps its extension instead.
 
 A sheet is a TSV with columns `content` and `style` (file names relative to the
 content and style folders) and optional per-pair settings (see PAIR_OVERRIDES).
