@@ -93,7 +93,7 @@ def test_a_file_added_beside_one_of_the_same_stem_renames_nothing(tmp_path, firs
     assert plan_keys(config, book)[f"s/x_{Path(second).suffix[1:]}"] == (second, "s.png")
 
 
-def test_keys_live_in_results_and_a_hand_edited_clash_is_undone(tmp_path):
+def test_keys_live_in_results_and_hand_edited_bad_keys_are_undone(tmp_path):
     path = key_book_path(tmp_path / "results")
     book = KeyBook()
     book.files("content", [Path("x.png"), Path("y.png")])
@@ -107,6 +107,9 @@ def test_keys_live_in_results_and_a_hand_edited_clash_is_undone(tmp_path):
         Path("x.png"): "x",
         Path("y.png"): "y",
     }
+    data["content"]["y.png"] = "../../elsewhere"  # not one path component
+    Path(path).write_text(json.dumps(data))
+    assert KeyBook.load(path).files("content", [Path("y.png")]) == {Path("y.png"): "y"}
     Path(path).write_text("{damaged")
     assert KeyBook.load(path).files("content", [Path("y.png")]) == {Path("y.png"): "y"}
 

@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from .io import fitting_key, write_json
-from .pairs import folded, image_keys
+from .pairs import folded, image_keys, is_usable_key
 
 # Role -> the namespace its keys share (the folder level of results/stylized/ they name).
 NAMESPACES = {"content": "content", "style": "style", "blend": "style"}
@@ -41,12 +41,12 @@ class KeyBook:
     def __init__(self, entries: dict[str, dict[str, str]] | None = None):
         self.entries: dict[str, dict[str, str]] = {role: {} for role in NAMESPACES}
         self._taken: dict[str, set[str]] = {space: set() for space in NAMESPACES.values()}
-        self.changed = False
         for role in NAMESPACES:
-            # Sorted, so that of two names a hand edit gave one key the first keeps it
-            # and the other is given a new one.
-            for name, key in sorted((entries or {}).get(role, {}).items()):
-                if isinstance(key, str) and key and folded(key) not in self._space(role):
+            given = (entries or {}).get(role)
+            # A hand edit may have broken keys: a key that is not one path component, or
+            # one that two names share (sorted: the first keeps it), is given afresh.
+            for name, key in sorted(given.items() if isinstance(given, dict) else []):
+                if is_usable_key(key) and folded(key) not in self._space(role):
                     self._give(role, name, key)
         self.changed = False
 

@@ -92,6 +92,16 @@ def _safe(stem: str) -> str:
     return fitting_key(_UNSAFE.sub("_", stem) or "_")
 
 
+def is_usable_key(key: object) -> bool:
+    """Whether `key` is one image_keys could give: one path component that fits."""
+    return (
+        isinstance(key, str)
+        and key not in ("", ".", "..")
+        and not _UNSAFE.search(key)
+        and fitting_key(key) == key
+    )
+
+
 @dataclass(frozen=True)
 class PairSpec:
     content: Path
