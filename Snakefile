@@ -25,6 +25,7 @@ include: "workflow/rules/style.smk"
 include: "workflow/rules/stylize.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/gallery.smk"
+include: "workflow/rules/prune.smk"
 
 
 rule all:

@@ -9,14 +9,19 @@ from the images' own `nst:settings` text chunk).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 GAP = 6  # px between cells
 HEADER = 26  # px of the settings line
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+from nst.tsv import read_rows  # noqa: E402
 
 
 def caption(settings: dict) -> str:
@@ -28,11 +33,6 @@ def caption(settings: dict) -> str:
     )
 
 
-def read_tsv(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
-
-
 def fitted(path: Path, tile: int) -> Image.Image:
     """The picture scaled, up or down, to fit a tile x tile cell."""
     with Image.open(path) as picture:
@@ -42,12 +42,12 @@ def fitted(path: Path, tile: int) -> Image.Image:
 def sample_sheet(results: Path, tile: int) -> tuple[Image.Image, str]:
     """The sheet of a run's results folder and its caption.  The paths its tables hold
     are relative to the folder the run ran in: run this from there."""
-    done = [row for row in read_tsv(results / "summary.tsv") if row["status"] == "ok"]
+    done = [row for row in read_rows(results / "summary.tsv") if row["status"] == "ok"]
     if not done:
         raise SystemExit(f"{results / 'summary.tsv'} lists no finished pair")
     originals = {
         Path(row["path"]).name: Path(row["path"])
-        for row in read_tsv(results / "inputs" / "accepted.tsv")
+        for row in read_rows(results / "inputs" / "accepted.tsv")
     }
     contents = sorted({row["content"] for row in done})
     styles = sorted({row["style"] for row in done})

@@ -12,7 +12,6 @@ from test_gallery import build, make_results
 
 from nst.gallery import RunTables
 from nst.run_report import IGNORED, RunFiles, console_lines, read_outcome
-from nst.validate import IGNORED as VALIDATE_IGNORED
 
 REJECTED = [  # path, role, reason, action, as validate_inputs writes them
     ("in/content/notes.txt", "content", "not an image", "remove it"),
@@ -39,10 +38,6 @@ def run_files(results: Path) -> RunFiles:
         rejected=results / "inputs" / "rejected.tsv",
         gallery=results / "gallery" / "index.html",
     )
-
-
-def test_ignored_files_are_told_apart_as_validation_marks_them():
-    assert IGNORED == VALIDATE_IGNORED
 
 
 def test_the_outcome_counts_pairs_and_names_the_rejected_files(tmp_path):

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,6 +88,29 @@ def test_new_photo_adds_only_its_pairs(workdir):
     assert {p: after[p] for p in before} == before  # finished pairs untouched
     summary = pd.read_csv(workdir / "results" / "summary.tsv", sep="\t")
     assert len(summary) == 8 and (summary.content == "new.png").sum() == 2
+
+
+def test_a_photo_replaced_with_its_size_and_date_kept_is_made_again(tmp_path, vgg19_file):
+    """`cp -p other.bmp photo.bmp`: same byte size (BMP, same dimensions), same date."""
+    tiny_workflow(tmp_path, vgg19_file, contents=1, styles=1, steps=2)
+    photo = write_image(tmp_path / "in" / "content" / "snap.bmp", 30, 40, seed=1)
+    other = write_image(tmp_path / "other.bmp", 30, 40, seed=2)
+    os.utime(other, ns=(photo.stat().st_atime_ns, photo.stat().st_mtime_ns))
+    run_snakemake(tmp_path)
+    image = tmp_path / "results" / "stylized" / "style0" / "snap.png"
+    made = image.read_bytes()
+
+    shutil.copy2(other, photo)  # what cp -p does: the same file, new bytes, old date
+    assert (photo.stat().st_size, photo.stat().st_mtime_ns) == (
+        other.stat().st_size,
+        other.stat().st_mtime_ns,
+    )
+    assert planned(tmp_path)["validate_inputs"] == 1
+    run_snakemake(tmp_path, "--until", "plan_shards")
+    assert planned(tmp_path)["stylize_shard"] == 1
+    run_snakemake(tmp_path)
+    assert image.read_bytes() != made
+    assert planned(tmp_path) == {}
 
 
 def test_killed_shard_resumes_without_redoing_finished_pairs(workdir):

@@ -2,20 +2,20 @@
 gallery is.  The Snakefile's onsuccess and onerror print it at the end of every run, and
 the gallery's front page shows the same (nst.gallery.html).
 
-Reads only the small tables the workflow writes (summary.tsv, rejected.tsv), with the
-csv module: this runs in Snakemake's own process, which must not wait for torch.
+Reads only the small tables the workflow writes (summary.tsv, rejected.tsv), through
+nst.tsv: this runs in Snakemake's own process, which must not wait for torch.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .tsv import read_rows
+
 SHOWN = 3  # rejected file names named on the console and the front page
-# The action rejected.tsv gives hidden and system files (nst.validate.IGNORED, which is
-# not imported: that module loads torch; tests/test_run_report.py checks they agree).
+# The action rejected.tsv gives hidden and system files (nst.validate writes it).
 IGNORED = "ignored; nothing to do"
 
 
@@ -34,21 +34,16 @@ class Outcome:
         return f"{names} and {more} more" if more > 0 else names
 
 
-def _rows(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
-
-
 def read_outcome(summary: os.PathLike | str, rejected: os.PathLike | str) -> Outcome:
     """The outcome from the summary table and rejected.tsv (either may be missing)."""
     ok = failed = None
     if Path(summary).is_file():
-        statuses = [row["status"] for row in _rows(Path(summary))]
+        statuses = [row["status"] for row in read_rows(Path(summary))]
         ok = statuses.count("ok")
         failed = len(statuses) - ok
     if not Path(rejected).is_file():
         return Outcome(ok, failed, None, 0)
-    inputs = _rows(Path(rejected))
+    inputs = read_rows(Path(rejected))
     names = tuple(Path(r["path"]).name for r in inputs if r["action"] != IGNORED)
     return Outcome(ok, failed, names, len(inputs) - len(names))
 
