@@ -27,7 +27,8 @@ from nst.tsv import read_rows  # noqa: E402
 def caption(settings: dict) -> str:
     return (
         f"{settings['backbone']}/{settings['source']}, {settings['size']} px, "
-        f"{settings['stages'][-1][1]} {settings['optimizer']} steps from the {settings['init']}; "
+        f"at most {settings['stages'][-1][1]} {settings['optimizer']} steps "
+        f"from the {settings['init']}; "
         f"content {settings['content_weight']:g}, style {settings['style_weight']:g}, "
         f"tv {settings['tv_weight']:g}; {settings['pooling']} pool"
     )
