@@ -49,12 +49,14 @@ def optimize(
     init: Tensor,
     on_progress: Callable[[int, Tensor], None] | None = None,
     progress_every: int = 25,
+    on_step: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Optimise a batch of images.
 
     content, init: (B, 3, H, W) on the device; style_targets: layer -> (B, C, C).
     on_progress(step, terms) is called every `progress_every` steps with the
     (B, 4) loss terms on the CPU; only then does the host wait for the device.
+    on_step(step) after every step, without waiting for it.
     """
     device = content.device
     targets = content_targets(net, content, method)
@@ -105,6 +107,8 @@ def optimize(
     finite = torch.ones(x.shape[0], dtype=torch.bool, device=device)
     for step in range(method.steps):
         advance()
+        if on_step is not None:
+            on_step(step + 1)
         if (step + 1) % progress_every == 0 or step + 1 == method.steps:
             current = optimizer.loss if method.optimizer == "lbfgs" else history[step, :, TOTAL]
             finite &= torch.isfinite(current) & torch.isfinite(x.detach()).flatten(1).all(1)
@@ -174,15 +178,24 @@ def stylize(
             start,
             on_progress=lambda step, terms, index=index: watcher.progress(index, step, terms),
             progress_every=watcher.every,
+            on_step=lambda step, index=index: watcher.step(index, step),
         )
         result.stages.append((stage.long_side, outcome))
         x = outcome.image
     if scales:
 
+        passes = refinement.settings.steps
+
         def on_scale(index: int, hw: tuple[int, int], tile: int):
             at = len(stages) + index
-            watcher.start(at, count, hw, refinement.settings.steps, tile)
-            return lambda step, terms: watcher.progress(at, step, terms)
+            watcher.start(at, count, hw, passes, tile)
+
+            def on_pass(step: int, terms: Tensor) -> None:
+                watcher.step(at, step)
+                if step % watcher.every == 0 or step == passes:
+                    watcher.progress(at, step, terms)
+
+            return on_pass
 
         result.stages += refine_scales(
             net,
@@ -193,6 +206,5 @@ def stylize(
             stages[-1].method,
             refinement.settings,
             on_scale=on_scale,
-            progress_every=watcher.every,
         )
     return result
