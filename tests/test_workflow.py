@@ -270,3 +270,24 @@ def test_each_pair_stops_when_converged_and_says_after_how_many_steps(tmp_path, 
         record = json.loads(path.read_text())
         taken = record["row"]["steps"]
         assert taken == steps[record["row"]["pair"]] == len(record["history"]["rows"])
+
+
+def test_the_console_says_where_each_job_is_and_each_finished_pair(workdir):
+    """A pair job's progress reaches Snakemake's console (stderr, local jobs), not only
+    its log: what it is on while it works, and a line per finished pair."""
+    update_config(workdir, steps=60, console_every=0.2)
+    command = snakemake_command(workdir, "--cores", "4")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=ONE_THREAD)
+    console = done.stdout + done.stderr
+    assert done.returncode == 0, console
+    shards = {p.stem for p in (workdir / "results" / "shards").glob("*.tsv")}
+    assert len(shards) >= 2  # several jobs, each saying its own lines
+    for shard in shards:
+        lines = [line for line in console.splitlines() if line.startswith(f"[shard {shard}]")]
+        assert any("already done" in line and "to run" in line for line in lines), lines
+        assert any("pairs done; now " in line and "step " in line for line in lines), lines
+    scores = r"in [0-9.]+ s: style score [0-9.]+, content score [0-9.]+ "
+    for content in range(3):
+        for style in range(2):
+            pattern = rf"\] done style{style}/photo {content} {scores}"
+            assert len(re.findall(pattern, console)) == 1, console

@@ -67,13 +67,15 @@ def optimize(
     init: Tensor,
     on_progress: Callable[[int, Tensor], None] | None = None,
     progress_every: int = 25,
+    on_step: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Optimise a batch of images.
 
     content, init: (B, 3, H, W) on the device; style_targets: layer -> (B, C, C).
     on_progress(step, terms) is called every `progress_every` steps with the
     (B, 4) loss terms on the CPU (NaN for images that have stopped); only then, and
-    at the stop rule's checks, does the host wait for the device.
+    at the stop rule's checks, does the host wait for the device.  on_step(step)
+    after every step, without waiting for it.
     """
     device, batch = content.device, content.shape[0]
     lbfgs = method.optimizer == "lbfgs"
@@ -136,6 +138,8 @@ def optimize(
     # L-BFGS backtracks out of a NaN evaluation, so what counts is its accepted loss.
     for step in range(method.steps):
         advance()
+        if on_step is not None:
+            on_step(step + 1)
         if lbfgs:
             accepted[step, live.index] = optimizer.loss
         if (step + 1) % progress_every == 0 or step + 1 == method.steps:

@@ -46,5 +46,8 @@ class Watcher:
         """Stage `stage` (0-based) of `stages` starts at (height, width), for `steps`
         steps; `tile` is the tile side of a refinement scale, None for a whole image."""
 
+    def step(self, stage: int, step: int) -> None:
+        """After every step, without waiting for the device."""
+
     def progress(self, stage: int, step: int, terms: Tensor) -> None:
         """The (B, 4) loss terms (nst.outcome.TERMS, on the CPU) after `step` steps."""

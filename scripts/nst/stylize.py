@@ -63,15 +63,24 @@ def stylize(
             start,
             on_progress=lambda step, terms, index=index: watcher.progress(index, step, terms),
             progress_every=watcher.every,
+            on_step=lambda step, index=index: watcher.step(index, step),
         )
         result.stages.append((stage.long_side, outcome))
         x = outcome.image
     if scales:
 
+        passes = refinement.settings.steps
+
         def on_scale(index: int, hw: tuple[int, int], tile: int):
             at = len(stages) + index
-            watcher.start(at, count, hw, refinement.settings.steps, tile)
-            return lambda step, terms: watcher.progress(at, step, terms)
+            watcher.start(at, count, hw, passes, tile)
+
+            def on_pass(step: int, terms: Tensor) -> None:
+                watcher.step(at, step)
+                if step % watcher.every == 0 or step == passes:
+                    watcher.progress(at, step, terms)
+
+            return on_pass
 
         result.stages += refine_scales(
             net,
@@ -82,6 +91,5 @@ def stylize(
             stages[-1].method,
             refinement.settings,
             on_scale=on_scale,
-            progress_every=watcher.every,
         )
     return result

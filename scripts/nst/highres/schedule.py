@@ -29,16 +29,6 @@ from .memory import activation_bytes_per_pixel, free_memory, tile_for_budget
 from .tiled import Adam, Problem, tiled_pass
 
 
-def _every(
-    report: Callable[[int, Tensor], None], every: int, last: int
-) -> Callable[[int, Tensor], None]:
-    def on_pass(step: int, terms: Tensor) -> None:
-        if step % every == 0 or step == last:
-            report(step, terms)
-
-    return on_pass
-
-
 def resolve_tile(
     settings: HighresSettings, net: FeatureExtractor, layers: list[str], content: Tensor
 ) -> int:
@@ -103,14 +93,13 @@ def refine_scales(
     settings: HighresSettings,
     on_scale: Callable[[int, tuple[int, int], int], Callable[[int, Tensor], None] | None]
     | None = None,
-    progress_every: int = 25,
 ) -> list[tuple[int, Outcome]]:
     """The refinement scales of content (B, 3, H, W) from `start`, the whole-image
     stage's result (any size): (long side, Outcome) per scale, up to the content's size.
 
     The image-sized buffers live where `content` is: keep it on the CPU with the network
     on a GPU to bound GPU memory by the tile alone.  `method` gives the layers and the
-    precision; on_scale(index, (h, w), tile) may return a scale's progress callback."""
+    precision; on_scale(index, (h, w), tile) may return a scale's on_pass (see refine)."""
     height, width = content.shape[-2:]
     sizes = settings.scales(max(height, width))
     if not sizes:
@@ -129,8 +118,7 @@ def refine_scales(
             method.precision,
         )
         x = resize(x.to(content.device), hw).contiguous()
-        report = on_scale(index, hw, tile) if on_scale else None
-        on_pass = None if report is None else _every(report, progress_every, settings.steps)
+        on_pass = on_scale(index, hw, tile) if on_scale else None
         outcome = refine(
             problem,
             x,

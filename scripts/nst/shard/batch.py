@@ -56,7 +56,7 @@ def optimize_batch(
         stages,
         weights,
         init=lambda content: starts(job, tasks, content),
-        watcher=LogWatcher(job.log, tasks, contents.shape[-2:], job.progress_every),
+        watcher=LogWatcher(job.log, tasks, contents.shape[-2:], job.progress_every, job.console),
         refinement=refinement,
     )
 

@@ -42,6 +42,7 @@ def run_batch(
         job.log(f"a batch of {len(tasks)} failed ({err}); running its pairs one by one")
         return sum(run_batch(job, [task], [content], add) for task, content in zip(tasks, contents))
     seconds = (time.perf_counter() - started) / len(tasks)
+    job.console.now(f"finishing {len(tasks)} pair(s): colour, score, image and record")
     for b, task in enumerate(tasks):
         add(finish_pair(job, task, result, b, batch[b], seconds))
     job.log(f"done {len(tasks)} pair(s) in {seconds * len(tasks):.1f} s")

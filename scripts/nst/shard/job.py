@@ -1,5 +1,5 @@
-"""What every part of a pair job shares: its settings, device, precision and log, the
-network (loaded on first use), the style targets and the judge."""
+"""What every part of a pair job shares: its settings, device, precision, log and
+console, the network (loaded on first use), the style targets and the judge."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..quality import Judge
 from ..row import SummaryRow
 from ..runtime import resolve_precision
 from ..settings import PairSettings
+from .console import Console, silent
 from .errors import JobError, failed_row
 from .tasks import StyleTargetCache, Task
 
@@ -30,6 +31,7 @@ class Job:
         log: Callable[[str], None] = print,
         weights_sha256: str | None = None,
         max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+        console: Console | None = None,
     ):
         self.settings = settings
         self.weights_file = weights_file
@@ -40,6 +42,7 @@ class Job:
         self.catalog_entry = network(settings.backbone, settings.source)
         self.precision = resolve_precision(settings.precision, device, self.catalog_entry.auto_bf16)
         self.log = log
+        self.console = console or silent()
         self._net: FeatureExtractor | None = None
         self.targets = StyleTargetCache(settings, self.network, self.device, log, max_megapixels)
         self.judge = Judge(settings.backbone, self.device, max_megapixels)
@@ -51,6 +54,7 @@ class Job:
             keep = set(s.content_layers) | set(s.style_layers)
             started = time.perf_counter()
             net = self.catalog_entry
+            self.console.now(f"loading {net.key}")
             try:
                 self._net = build_backbone(
                     net, self.weights_file, keep, s.pooling, self.weights_sha256

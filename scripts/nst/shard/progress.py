@@ -1,4 +1,4 @@
-"""What a job's log says while a batch is optimised."""
+"""What a job's log and console say while a batch is optimised."""
 
 from __future__ import annotations
 
@@ -7,24 +7,39 @@ from collections.abc import Callable, Sequence
 
 from ..outcome import Terms
 from ..stages import Watcher
+from .console import Console
 from .tasks import Task
 
 
 class LogWatcher(Watcher):
-    """A line when each stage of a batch starts, and its mean loss every `every` steps."""
+    """In the log, a line when each stage of a batch starts, and its mean loss every
+    `every` steps; on the console, where it is (at the console's own pace)."""
 
     def __init__(
-        self, log: Callable[[str], None], tasks: Sequence[Task], hw: tuple[int, int], every: int
+        self,
+        log: Callable[[str], None],
+        tasks: Sequence[Task],
+        hw: tuple[int, int],
+        every: int,
+        console: Console,
     ):
-        self.log, self.every = log, every
+        self.log, self.every, self.console = log, every, console
         self.batch = f"{len(tasks)} pair(s) {hw[1]}x{hw[0]}"
         self.keys = ", ".join(t.pair.key for t in tasks)
+        more = f" and {len(tasks) - 1} more" if len(tasks) > 1 else ""
+        self.pairs = f"{tasks[0].pair.key}{more}"
 
     def start(self, stage, stages, hw, steps, tile) -> None:
         self.label = f"{self.batch}, stage {stage + 1}/{stages} at {hw[1]}x{hw[0]}"
         self.steps, self.started = steps, time.perf_counter()
         how = "" if tile is None else f", tiles of {tile} px"
         self.log(f"start {self.label}{how}: {self.keys}")
+        self.where = f"{self.pairs}, stage {stage + 1}/{stages} at {hw[1]}x{hw[0]}{how}"
+        self.console.now(self.where)
+
+    def step(self, stage, step) -> None:
+        rate = (time.perf_counter() - self.started) / step
+        self.console.now(f"{self.where}, step {step}/{self.steps} ({rate:.2f} s/step)")
 
     def progress(self, stage, step, terms) -> None:
         mean = Terms(*terms.mean(0).tolist())

@@ -12,6 +12,7 @@ from ..io import remove_stale_parts
 from ..plan import Pair
 from ..row import SummaryRow
 from ..settings import PairSettings
+from .console import Console
 from .failures import run_batch
 from .job import Job
 from .tasks import Loaded, Task, prepare
@@ -40,10 +41,18 @@ class ShardRunner:
         log: Callable[[str], None] = print,
         weights_sha256: str | None = None,
         max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+        console: Console | None = None,
     ):
         self.batch_size = max(1, batch_size)
         self.job = Job(
-            settings, weights_file, device, progress_every, log, weights_sha256, max_megapixels
+            settings,
+            weights_file,
+            device,
+            progress_every,
+            log,
+            weights_sha256,
+            max_megapixels,
+            console,
         )
 
     def run(self, pairs: Sequence[Pair]) -> ShardReport:
@@ -53,15 +62,28 @@ class ShardRunner:
         if stale:
             job.log(f"removed {stale} temporary file(s) left by an interrupted job")
         report = ShardReport()
+
+        def finished(row: SummaryRow) -> None:
+            report.rows.append(row)
+            job.console.finished(row)
+
+        job.console.total = len(pairs)
+        job.console.now(f"reading the records of {len(pairs)} pairs")
         pending = []
         for pair in pairs:
             task_or_row = prepare(job, pair)
             if isinstance(task_or_row, Task):
                 pending.append(task_or_row)
-            else:
+            elif task_or_row.status == "ok":
                 report.rows.append(task_or_row)
-                report.reused += task_or_row.status == "ok"
-        job.log(f"{len(pairs)} pairs: {report.reused} already done, {len(pending)} to run")
+                report.reused += 1
+                job.console.done += 1
+            else:
+                finished(task_or_row)
+        counts = f"{len(pairs)} pairs: {report.reused} already done, {len(pending)} to run"
+        job.log(counts)
+        job.console.say(counts)
+        job.console.now(f"reading {len(pending)} photos")
         loaded = []
         for task in pending:
             try:
@@ -69,13 +91,13 @@ class ShardRunner:
                     task.pair.content, task.settings.size, max_megapixels=job.max_megapixels
                 )
             except Exception as err:
-                report.rows.append(job.failed(task, "reading", err))
+                finished(job.failed(task, "reading", err))
                 continue
             loaded.append(Loaded(task, content))
         for batch in plan_batches(loaded, lambda item: item.batch_key, self.batch_size):
             report.batches.append(len(batch))
             tasks, contents = [item.task for item in batch], [item.content for item in batch]
-            report.retried += run_batch(job, tasks, contents, report.rows.append)
+            report.retried += run_batch(job, tasks, contents, finished)
         report.failed = sum(row.status != "ok" for row in report.rows)
         report.ok = len(report.rows) - report.failed - report.reused
         return report
