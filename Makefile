@@ -39,7 +39,7 @@ test: $(VENV)/.dev lint  ## unit and workflow tests (CPU); installs Chromium on 
 lint: $(VENV)/.dev
 	$(BIN)/snakemake --lint -n
 	$(BIN)/snakefmt --check Snakefile workflow
-	$(BIN)/ruff check scripts tests bench
+	$(BIN)/ruff check scripts tests bench data
 
 clean:  ## remove results and logs (keeps the environment and the weights)
 	rm -rf results/* logs .snakemake

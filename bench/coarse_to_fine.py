@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/coarse_to_fine.py --size 512 --steps 300
 
-Runs one pair (chelsea x ihc from data/) twice with the backbone's default layers:
+Runs one pair (chelsea x data/extra/style/ihc) twice with the backbone's default layers:
 single-scale (`steps` L-BFGS steps at `size`), and coarse-to-fine as the workflow
 does it (stages from 128 px growing by sqrt(2), `stage_steps` each, then up to
 `steps` at `size`, each stage warm-started from the previous result).  Prints the
@@ -89,7 +89,7 @@ def main() -> None:
         [*info.content_layers, *info.style_layers],
     ).to(device)
     content = load_image(REPO / "data/content/chelsea.png", args.size)[None].to(device)
-    style = REPO / "data/style/ihc.jpg"
+    style = REPO / "data/extra/style/ihc.jpg"
     single_plan = [[args.size, args.steps]]
     c2f_plan = stages(
         args.size,

@@ -5,7 +5,7 @@
 
 Needs only torch, torchvision, timm, pandas and pillow (no pytest, no Snakemake).
 Checks, each a PASS or FAIL line: cuDNN's autotuner is on (nst.runtime.pick_device),
-a batch of pairs through nst.stylize.optimize equals each pair alone (up to
+a batch of pairs through nst.descent.optimize equals each pair alone (up to
 rounding, see check_batched), bf16 autocast runs and stays finite.  Figures: kernel
 launches and s/step of the old two-loop L-BFGS and losses against the new ones
 (bench/step_overhead.py), s/step and peak memory per image at 384, 512 and 1024 px
@@ -36,9 +36,9 @@ sys.path[:0] = [str(REPO / "scripts"), str(REPO / "bench")]
 import step_overhead  # noqa: E402
 
 from nst import runtime  # noqa: E402
+from nst.descent import optimize  # noqa: E402
 from nst.losses import LossWeights, gram_matrix  # noqa: E402
 from nst.method import Method  # noqa: E402
-from nst.stylize import optimize  # noqa: E402
 
 FAILED: list[str] = []
 WIDTHS = (5, 9, 5, 8, 12, 9)  # of the speed table's columns

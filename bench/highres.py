@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/highres.py --steps 2 --quality-steps 30
 
-On one pair (the central square of chelsea x ihc from data/, the original VGG19 and its default loss
-weights), prints:
+On one pair (the central square of chelsea x ihc from data/extra/, the original VGG19 and
+its default loss weights), prints:
 
 0. with --margins: how far the tiles' summed Grams are from the whole image's at
    --quality-size for each context margin (what the receptive field needs);
@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from nst import style_targets  # noqa: E402
 from nst.backbones import build_backbone  # noqa: E402
 from nst.catalog import network  # noqa: E402
+from nst.descent import optimize  # noqa: E402
 from nst.highres import (  # noqa: E402
     HighresSettings,
     Problem,
@@ -61,11 +62,11 @@ from nst.losses import LossWeights, gatys_loss, gram_matrix  # noqa: E402
 from nst.method import Method  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
 from nst.stages import Refinement, Stage, Watcher  # noqa: E402
-from nst.stylize import optimize, stylize  # noqa: E402
+from nst.stylize import stylize  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 CONTENT = REPO / "data" / "content" / "chelsea.png"
-STYLE = REPO / "data" / "style" / "ihc.jpg"
+STYLE = REPO / "data" / "extra" / "style" / "ihc.jpg"
 GB = 1e9
 
 

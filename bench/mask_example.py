@@ -5,7 +5,7 @@ made by a real `snakemake --cores 2` run from a pairs sheet.
 
 Derives data/masks/rocket.png from data/content/rocket.jpg (the blue sky white, the
 rest black, its edges blurred: soft), runs the workflow on the sheet
-`rocket.jpg  rocket.png  white=hubble_deep_field.jpg; black=ihc.jpg` into
+`rocket.jpg  rocket.png  white=cafe_terrace_at_night.png; black=none` into
 bench/out/mask_example/, prints the pair's summary row (its per-region scores), and
 writes photo | mask | result to docs/img/mask_example.jpg.
 """
@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFilter
 REPO = Path(__file__).resolve().parent.parent
 PHOTO = REPO / "data" / "content" / "rocket.jpg"
 MASK = REPO / "data" / "masks" / "rocket.png"
-STYLE_CELL = "white=hubble_deep_field.jpg; black=ihc.jpg"
+STYLE_CELL = "white=cafe_terrace_at_night.png; black=none"
 OUT = REPO / "bench" / "out" / "mask_example"
 
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/precision.py --size 384 --steps 300
 
 For each backbone with its default, real weights (VGG19 original, EfficientNet-Lite0)
-it optimises one pair from data/ (chelsea x ihc, the network's default layers and
+it optimises one pair from data/ (chelsea x extra/style/ihc, the network's default layers and
 weights, L-BFGS from the content) in fp32 and in bf16 autocast, and prints s/step,
 the final total loss (evaluated in fp32 on the returned image), the held-out
 quality score (nst.quality: style / content) and how far bf16's are from fp32's.
@@ -26,14 +26,14 @@ sys.path.insert(0, str(REPO / "bench"))
 from nst import style_targets  # noqa: E402
 from nst.backbones import build_backbone  # noqa: E402
 from nst.catalog import network  # noqa: E402
+from nst.descent import content_targets, optimize  # noqa: E402
 from nst.images import load_image  # noqa: E402
 from nst.losses import LossWeights, gatys_loss  # noqa: E402
 from nst.method import Method  # noqa: E402
 from nst.quality import Judge, Score  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
-from nst.stylize import content_targets, optimize  # noqa: E402
 
-STYLE = REPO / "data/style/ihc.jpg"
+STYLE = REPO / "data/extra/style/ihc.jpg"
 
 
 def run(backbone: str, size: int, steps: int, precision: str) -> tuple[float, float, Score]:

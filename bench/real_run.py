@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import csv
 import json
 import os
 import shutil
@@ -58,6 +57,8 @@ import yaml
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from nst.tsv import read_rows  # noqa: E402  (the workflow's table format)
 
 # The rules' scripts (workflow/rules/*.smk), by the rule that runs them.
 RULE_OF_SCRIPT = {
@@ -218,8 +219,7 @@ def pair_seconds(work: Path) -> tuple[int, int, float]:
     stopped early), of them ok, and the sum of their `seconds`."""
     rows = []
     for manifest in (work / "results" / "shards").glob("*.tsv"):
-        with open(manifest, newline="", encoding="utf-8") as handle:
-            rows += list(csv.DictReader(handle, delimiter="\t"))
+        rows += read_rows(manifest)
     ok = [row for row in rows if row["status"] == "ok"]
     return len(rows), len(ok), sum(float(row["seconds"] or 0) for row in rows)
 

@@ -1,4 +1,4 @@
-"""A contents x styles grid of results with a caption: the README's sample sheets."""
+"""A contents x styles grid of results with a caption: the tuning sheets (bench/tune.py)."""
 
 from __future__ import annotations
 

@@ -93,10 +93,10 @@ def step_flops(net, x, content_targets, grams) -> float:
 def worker_ours(size: int, steps: int, precision: str) -> dict:
     from nst.backbones import build_backbone
     from nst.catalog import network
+    from nst.descent import content_targets, optimize
     from nst.losses import LossWeights, gram_matrix
     from nst.method import Method
     from nst.runtime import tune_allocator
-    from nst.stylize import content_targets, optimize
 
     tune_allocator()
     # torchvision's layout: the random file has the original's architecture and speed.

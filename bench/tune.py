@@ -30,13 +30,13 @@ from sheet import contact_sheet  # noqa: E402
 from nst import style_targets  # noqa: E402
 from nst.backbones import build_backbone  # noqa: E402
 from nst.catalog import network  # noqa: E402
+from nst.descent import optimize  # noqa: E402
 from nst.images import load_image  # noqa: E402
 from nst.losses import LossWeights  # noqa: E402
 from nst.method import Method  # noqa: E402
 from nst.outcome import TOTAL  # noqa: E402
 from nst.quality import Judge  # noqa: E402
 from nst.runtime import tune_allocator  # noqa: E402
-from nst.stylize import optimize  # noqa: E402
 
 CONTENTS = sorted((REPO / "data" / "content").iterdir())
 STYLES = sorted((REPO / "data" / "style").iterdir())

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from nst.gallery import Layout, Options, build_gallery
+from nst.gallery import Layout, Options, RunTables, build_gallery
 from nst.runtime import job_log
 
 sm = snakemake  # noqa: F821  (provided by Snakemake)
@@ -24,4 +24,5 @@ with job_log(sm.log[0]) as log:
         styles_per_page=p.styles_per_page,
         workers=sm.threads,
     )
-    build_gallery(sm.input.summary, sm.input.accepted, p.results, layout, options, log=log)
+    run = RunTables(failed=sm.input.failed, rejected=sm.input.rejected)
+    build_gallery(sm.input.summary, sm.input.accepted, p.results, layout, options, log=log, run=run)

@@ -1,15 +1,13 @@
 """Snakemake script: optimise one shard of pairs; write its manifest (one row per pair)."""
 
-import csv
-
 from nst.gpus import claim_gpu
-from nst.io import atomic_write
 from nst.plan import read_shard_plan
 from nst.row import SUMMARY_COLUMNS
 from nst.runtime import job_log, pick_batch_size, pick_device, set_threads, tune_allocator
 from nst.settings import PairSettings
 from nst.shard import ShardRunner
 from nst.shard.console import Console
+from nst.tsv import write_table
 
 sm = snakemake  # noqa: F821  (provided by Snakemake)
 config = sm.config
@@ -38,11 +36,7 @@ with job_log(sm.log[0]) as log, Console(sm.wildcards.shard, config["console_ever
     for row in report.rows:
         if row.status != "ok":
             log(f"FAILED {row.style} x {row.content}: {row.message}")
-    with atomic_write(sm.output[0], "w") as handle:
-        # csv, not pandas: pandas alone would add half a second to every job's start.
-        writer = csv.DictWriter(handle, SUMMARY_COLUMNS, delimiter="\t", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(row.to_dict() for row in report.rows)
+    write_table(sm.output[0], SUMMARY_COLUMNS, [row.to_dict() for row in report.rows])
     mean_batch = sum(report.batches) / max(1, len(report.batches))
     counts = (
         f"shard done: {report.reused + report.ok} ok ({report.reused} kept), "

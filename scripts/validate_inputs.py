@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from nst.io import atomic_write
 from nst.runtime import job_log
+from nst.tsv import write_table
 from nst.validate import Limits, Verdict, validate
 
 sm = snakemake  # noqa: F821  (provided by Snakemake)
@@ -22,13 +22,6 @@ SHOWN = 30  # rejections listed in the error message; the log lists all
 def printable(text: str) -> str:
     """A name that is not valid UTF-8 (rejected) with its odd bytes as escapes: caf\\xe9.png."""
     return os.fsencode(text).decode("utf-8", "backslashreplace")
-
-
-def write_tsv(path, table: pd.DataFrame, columns: list[str]) -> None:
-    text = table[columns].assign(path=table.path.map(printable))
-    text = text.to_csv(sep="\t", index=False, lineterminator="\n")
-    with atomic_write(path, "wb") as handle:
-        handle.write(text.encode("utf-8", "backslashreplace"))
 
 
 with job_log(sm.log[0]) as log:
@@ -59,9 +52,11 @@ with job_log(sm.log[0]) as log:
             + "; ".join(problems)
             + f"\n{shown}{more}\n(every file is listed in {sm.log[0]})"
         )
-    write_tsv(sm.output.rejected, rejected, ["path", "role", "reason", "action"])
-    write_tsv(
+    write_table(
+        sm.output.rejected, ["path", "role", "reason", "action"], rejected.to_dict("records")
+    )
+    write_table(
         sm.output.accepted,
-        accepted.rename(columns={"reason": "note"}),
         ["path", "role", "width", "height", "note"],
+        accepted.rename(columns={"reason": "note"}).to_dict("records"),
     )

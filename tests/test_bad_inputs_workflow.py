@@ -4,7 +4,6 @@ folders, a folder of only bad files, a bad pairs sheet) with a clear message."""
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from pathlib import Path
@@ -14,6 +13,8 @@ from PIL import Image
 from test_bad_inputs import IGNORED_FILES, NASTY_NAMES, make_bad, symlink, write
 
 from conftest import REPO, planned, run_snakemake, write_config, write_image
+from nst.row import SUMMARY_COLUMNS
+from nst.tsv import read_rows
 from nst.validate import IGNORED
 
 pytestmark = pytest.mark.slow
@@ -34,11 +35,6 @@ def configure(workdir: Path, vgg19_file: Path, **changes) -> None:
             **changes,
         },
     )
-
-
-def read_tsv(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
 
 
 def no_pwned(*folders: Path) -> None:
@@ -63,7 +59,7 @@ def test_one_run_over_every_bad_file_and_hostile_name(tmp_path, vgg19_file):
     good += ["anim.gif", "portrait.jpg"]
     bad = make_bad(content)
     write_image(content / os.fsdecode(b"caf\xe9.png"))  # a Latin-1 name from an old system
-    bad["caf\\xe9.png"] = "not valid UTF-8"  # listed with its odd byte escaped
+    bad[os.fsdecode(b"caf\xe9.png")] = "not valid UTF-8"  # written as caf\xe9.png
     for name, data in IGNORED_FILES.items():
         write(content / name, data)
     write_image(style / STYLE, 40, 40, seed=20)
@@ -78,8 +74,13 @@ def test_one_run_over_every_bad_file_and_hostile_name(tmp_path, vgg19_file):
     assert done.returncode == 0, done.stdout + done.stderr
     results = tmp_path / "results"
 
-    # Every good file made its pair, each with its own output.
-    summary = read_tsv(results / "summary.tsv")
+    # Every good file made its pair, each with its own output; every row of the summary
+    # is one line of as many cells as columns, whatever the names hold (nst.tsv).
+    summary = read_rows(results / "summary.tsv")
+    lines = (results / "summary.tsv").read_text(encoding="utf-8").split("\n")
+    assert len(lines) == len(summary) + 2 and lines[-1] == ""
+    assert {line.count("\t") for line in lines[:-1]} == {len(SUMMARY_COLUMNS) - 1}
+    assert "new\\nline.png" in lines[1 + [r["content"] for r in summary].index("new\nline.png")]
     assert sorted(row["content"] for row in summary) == sorted(good)
     assert {row["status"] for row in summary} == {"ok"} and {r["style"] for r in summary} == {STYLE}
     outputs = [row["output"] for row in summary]
@@ -90,7 +91,7 @@ def test_one_run_over_every_bad_file_and_hostile_name(tmp_path, vgg19_file):
 
     # Every bad file is named with its reason; hidden and system files are ignored.
     rejected = {
-        Path(row["path"]).name: row for row in read_tsv(results / "inputs" / "rejected.tsv")
+        Path(row["path"]).name: row for row in read_rows(results / "inputs" / "rejected.tsv")
     }
     for name, reason in bad.items():
         assert rejected[name]["role"] == "content"
@@ -105,7 +106,7 @@ def test_one_run_over_every_bad_file_and_hostile_name(tmp_path, vgg19_file):
 
     # Accepted files: size as displayed, notes on what was done.
     accepted = {
-        Path(row["path"]).name: row for row in read_tsv(results / "inputs" / "accepted.tsv")
+        Path(row["path"]).name: row for row in read_rows(results / "inputs" / "accepted.tsv")
     }
     assert set(accepted) == {*good, STYLE}
     assert accepted["anim.gif"]["note"] == "2 frames: the first is used"
@@ -155,7 +156,7 @@ def test_a_folder_of_only_bad_files_is_an_error_naming_them(tmp_path, vgg19_file
     "setup, message",
     [
         ("empty", "the content folder in/content is empty; put content images there"),
-        ("missing", "input folder in/content does not exist; set content_dir and style_dir"),
+        ("missing", "content_dir: in/content does not exist; point content_dir at the folder"),
     ],
     ids=["empty", "missing"],
 )

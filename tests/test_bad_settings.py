@@ -51,6 +51,27 @@ CASES = {
         "unknown column(s) size; columns are content, style and optionally content_weight",
     ),
     "a pair with steps 0": (zero_steps_row, "row 2: steps must be a non-negative number >= 1"),
+    # Once blamed on a style file (its decode asked for 120 GB), now on the setting.
+    "a size no limit allows": (
+        lambda w: {"size": 100000},
+        "size 100000 with style_scale 1.0 makes images up to 100000x100000 px (10,000 "
+        "megapixels), above max_input_megapixels 200: lower size",
+    ),
+    "a size no memory holds": (
+        lambda w: {"size": 14000, "device": "cpu"},
+        "size 14000: a job needs about 1178.0 GB of memory (nst.resources), more than the",
+    ),
+    # Once found by the first style job, after validation and planning.
+    "a layer the network lacks": (
+        lambda w: {"style_layers": {"conv1_1": 1.0, "nope_1": 1.0}},
+        "style_layers: vgg19 has no layer nope_1; name some of conv1_1, relu1_1",
+    ),
+    # Once "input folder ... does not exist", though it does.
+    "content_dir pointing at a file": (
+        lambda w: {"content_dir": "in/content/photo 0.png"},
+        "content_dir: in/content/photo 0.png is a file, not a folder; point content_dir at "
+        "the folder of content images",
+    ),
 }
 
 

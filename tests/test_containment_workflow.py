@@ -2,19 +2,14 @@
 with exit status 0, a summary and a gallery that show the failure, and a warning that
 says how many pairs failed and where to read why."""
 
-import csv
 import re
 
 import pytest
 
 from conftest import run_snakemake, tiny_workflow
+from nst.tsv import read_rows
 
 pytestmark = pytest.mark.slow
-
-
-def read_tsv(path):
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
 
 
 def test_a_pair_that_fails_in_its_job_is_listed_and_the_run_completes(tmp_path, vgg19_file):
@@ -26,10 +21,10 @@ def test_a_pair_that_fails_in_its_job_is_listed_and_the_run_completes(tmp_path, 
     assert re.search(r"1 pair\(s\) failed: results/failed.tsv says why", output), output
 
     results = tmp_path / "results"
-    summary = {row["pair"]: row for row in read_tsv(results / "summary.tsv")}
+    summary = {row["pair"]: row for row in read_rows(results / "summary.tsv")}
     assert len(summary) == 4
     assert [key for key, row in summary.items() if row["status"] != "ok"] == ["style1/photo 0"]
-    failed = read_tsv(results / "failed.tsv")
+    failed = read_rows(results / "failed.tsv")
     assert [row["pair"] for row in failed] == ["style1/photo 0"]
     assert "writing its image and record failed: IsADirectoryError" in failed[0]["message"]
     assert "run again to retry this pair" in failed[0]["message"]

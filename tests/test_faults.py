@@ -9,9 +9,9 @@ import torch
 from conftest import runner, small_disk
 from nst import style_targets
 from nst import stylize as stylize_module
+from nst.descent import optimize as real_optimize
 from nst.plan import Pair
 from nst.shard import failures
-from nst.stylize import optimize as real_optimize
 
 
 def test_a_diverged_pair_is_retried_with_safer_settings(shard_setup, monkeypatch):

@@ -16,11 +16,12 @@ import pytest
 from PIL import Image
 
 from conftest import planned, run_snakemake, tiny_workflow, write_image
-from nst.gallery import Layout, Options, build_gallery
+from nst.gallery import Layout, Options, RunTables, build_gallery
 from nst.gallery.html import Links, page_of, paginate, render_page
 from nst.gallery.model import Cell, Collection, Entry, load_collection, natural_key, pair_keys
 from nst.gallery.sheets import MAX_PAIRS
 from nst.row import SUMMARY_COLUMNS
+from nst.tsv import write_table
 
 FULL_SIZE = (300, 200)  # stylised images: larger than a thumbnail, so the two differ
 THUMB = 256
@@ -44,9 +45,11 @@ def make_results(root: Path, contents, styles, failed=(), size=FULL_SIZE, only=N
         if not path.exists():
             write_image(path, 64, 64, seed=100 + n)
         accepted.append((f"in/style/{name}", "style"))
-    table = pd.DataFrame(accepted, columns=["path", "role"]).assign(width=64, height=48, note="")
-    (results / "inputs").mkdir(parents=True, exist_ok=True)
-    table.to_csv(results / "inputs" / "accepted.tsv", sep="\t", index=False)
+    write_table(
+        results / "inputs" / "accepted.tsv",
+        ["path", "role", "width", "height", "note"],
+        [{"path": path, "role": role, "width": 64, "height": 48} for path, role in accepted],
+    )
     rows = []
     for s, style in enumerate(styles):
         for c, content in enumerate(contents):
@@ -99,12 +102,11 @@ def make_results(root: Path, contents, styles, failed=(), size=FULL_SIZE, only=N
                     }
                 )
             )
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    summary.to_csv(results / "summary.tsv", sep="\t", index=False)
+    write_table(results / "summary.tsv", SUMMARY_COLUMNS, rows)
     return results
 
 
-def build(root: Path, **options):
+def build(root: Path, run: RunTables | None = None, **options):
     """Build root/results/gallery with root as the working directory, as Snakemake would."""
     cwd = os.getcwd()
     os.chdir(root)
@@ -116,6 +118,7 @@ def build(root: Path, **options):
             Layout.inside("results/gallery"),
             Options(**options),
             log=lambda line: None,
+            run=run or RunTables(),
         )
     finally:
         os.chdir(cwd)

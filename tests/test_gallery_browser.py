@@ -193,3 +193,44 @@ def test_gallery_in_headless_chromium(tmp_path):
     assert not problems, f"console errors: {problems}"
     remote = [u for u in requests if urlparse(u).scheme not in ("file", "data", "about")]
     assert not remote, f"the gallery asked the network for {remote}"
+
+
+FAR = 5000  # px below the window: beyond the distance at which Chromium starts lazy loads
+
+
+def test_thumbnails_far_below_the_fold_load_only_when_scrolled_to(tmp_path):
+    """A page of many rows fetches the thumbnails near the window on open, and those far
+    below it only when the user scrolls there (the `loading="lazy"` attribute)."""
+    from playwright.sync_api import sync_playwright
+
+    binary = chromium()
+    contents = [f"p{n:02}.png" for n in range(40)]
+    # Portrait results: rows of about 260 px, so the page is about 10,000 px tall.
+    make_results(tmp_path, contents, ["wave.jpg", "starry.jpg"], size=(200, 300))
+    build(tmp_path, rows_per_page=len(contents))
+    index = tmp_path / "results" / "gallery" / "index.html"
+    requested = set()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.on("request", lambda r: requested.add(r.url))
+            page.goto(index.as_uri())  # returns after the load event
+            page.wait_for_timeout(500)  # and lazy loads near the window have started
+            images = page.eval_on_selector_all(
+                "table.grid img",
+                "els => els.map((e) => ({url: e.src, top: e.getBoundingClientRect().top,"
+                " width: e.naturalWidth}))",
+            )
+            near = [i for i in images if i["top"] < 800]
+            far = [i for i in images if i["top"] > 800 + FAR]
+            assert near and len(far) >= 20, (len(near), len(far))
+            assert all(i["width"] > 0 for i in near), "thumbnails in the window load at once"
+            loaded = [i["url"] for i in far if i["url"] in requested or i["width"] > 0]
+            assert not loaded, f"{len(loaded)} thumbnails far below the fold loaded on open"
+            # Scrolled to, they load.
+            shown = load_every_thumbnail(page)
+            assert all(i["width"] > 0 for i in shown)
+            assert {i["url"] for i in far} <= requested
+        finally:
+            browser.close()

@@ -5,7 +5,6 @@ summary and the gallery show."""
 
 from __future__ import annotations
 
-import csv
 import multiprocessing
 import os
 from pathlib import Path
@@ -19,6 +18,7 @@ from nst.io import KEY_BYTES, NAME_MAX, atomic_write, fitting_key, remove_stale_
 from nst.pairs import image_keys, read_sheet, style_key
 from nst.plan import make_plan
 from nst.settings import PairSettings
+from nst.tsv import read_rows
 
 # 244, 255, 255 and 255 bytes; the stems of the last two differ only in case.
 LONG = ["é" * 120 + ".png", "x" * 251 + ".png", "A" * 251 + ".png", "a" * 251 + ".jpg"]
@@ -140,8 +140,7 @@ def test_the_workflow_runs_over_names_of_255_bytes(tmp_path, vgg19_file):
     run_snakemake(tmp_path)
 
     results = tmp_path / "results"
-    with open(results / "summary.tsv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+    rows = read_rows(results / "summary.tsv")
     assert len(rows) == 3 * 2 and {r["status"] for r in rows} == {"ok"}
     assert {r["content"] for r in rows} == {"photo 0.png", *LONG[:2]}
     assert {r["style"] for r in rows} == {"style0.jpg", long_style}

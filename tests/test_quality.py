@@ -31,11 +31,11 @@ import yaml
 from nst import style_targets
 from nst.backbones import build_backbone
 from nst.catalog import network
+from nst.descent import optimize
 from nst.images import load_image, resize
 from nst.losses import LossWeights
 from nst.method import Method
 from nst.quality import Judge
-from nst.stylize import optimize
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 POOLING = yaml.safe_load((DATA.parent / "config.yaml").read_text())["pooling"]  # the default
@@ -75,7 +75,7 @@ def stylised(name: str) -> dict:
     )
     results = {}
     for style_name, content_name in PAIRS:
-        style_path = DATA / "style" / style_name
+        style_path = DATA / "extra" / "style" / style_name
         targets = style_targets.compute(
             net, style_path, list(method.style_layers), [SIZE], torch.device("cpu")
         )

@@ -86,3 +86,13 @@ def test_highres_work_counts_the_passes_of_every_scale():
     passes = (1024**2 + 2048**2) * 10 / 1e6
     assert R.pair_work(s) == pytest.approx(whole + R.HIGHRES_PASS_COST * passes)
     assert R.pair_work(s, steps=30) < R.pair_work(s)  # a sheet's steps: the base stage's
+
+
+def test_jobs_are_sized_by_the_expected_steps_and_limited_by_the_cap(monkeypatch):
+    monkeypatch.setattr(R, "EXPECTED_STOP_SHARE", 0.5)  # a measured share below the cap
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    stopping = PairSettings.from_config({**config, "stop_tolerance": 1e-3}, network("vgg19"), "w")
+    capped = PairSettings.from_config({**config, "stop_tolerance": 0}, network("vgg19"), "w")
+    assert R.pair_work(stopping) == R.pair_work(capped)  # time limits: the cap
+    assert R.pair_work(capped, expected=True) == R.pair_work(capped)
+    assert R.pair_work(stopping, expected=True) == pytest.approx(0.5 * R.pair_work(capped))

@@ -1,6 +1,7 @@
 """Resolved settings: what reaches the rules as params."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -157,3 +158,19 @@ def test_highres_params_round_trip_and_every_key_changes_them():
         assert other.to_params() != settings(size=2048, highres=highres()).to_params(), key
     with pytest.raises(ValueError, match="overlap"):
         settings(size=2048, highres=highres(tile=128, overlap=100))
+
+
+def test_config_comments_name_where_defaults_live_and_those_places_exist():
+    """config.yaml's comments point to the file that owns a default (and to the docs)
+    rather than copying its value, so what they name must exist: each file, and each
+    UPPER_CASE or CamelCase name given beside a file must be defined in it."""
+    text = (REPO / "config.yaml").read_text()
+    comments = "\n".join(line.split("#", 1)[1] for line in text.splitlines() if "#" in line)
+    files = set(re.findall(r"\b((?:scripts|docs|workflow)/[\w/.-]+\.(?:py|md|yaml))", comments))
+    assert {"scripts/nst/catalog.py", "scripts/nst/settings.py"} <= files
+    for name in files:
+        assert (REPO / name).is_file(), f"config.yaml names {name}, which does not exist"
+    for symbol, name in re.findall(r"\(([A-Z][A-Za-z_]+)(?: in |, )([\w/.]+\.py)\)", comments):
+        assert re.search(rf"^(class |def )?{symbol}\b", (REPO / name).read_text(), re.M), (
+            f"config.yaml says {symbol} is in {name}"
+        )

@@ -14,13 +14,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import ONE_THREAD, REPO, snakemake_command, tiny_workflow
+from conftest import ONE_THREAD, REPO, planned, snakemake_command, tiny_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -114,6 +115,56 @@ def test_profiles_combine_without_conflict():
     assert "resources" not in default  # the workflow sets the local GPU count itself
 
 
+# ---- a cluster job as a cluster runs it, without a cluster ------------------------
+
+# What Snakemake's executor plugins put on the command line of every job they submit,
+# as far as it decides which jobs the job's own Snakemake runs (from snakemake-interface-
+# executor-plugins' RealExecutor.format_job_exec and Snakemake's SpawnedJobArgsFactory;
+# storage, deployment and logging options left out).  test_workflow_on_slurm checks
+# that the jobs SLURM gets carry each of them.
+SPAWNER_FLAGS = (
+    *("--cores", "1", "--attempt", "1", "--force-use-threads", "--force"),
+    *("--target-files-omit-workdir-adjustment", "--max-inventory-time", "0", "--retries", "0"),
+    *("--nocolor", "--no-hooks", "--nolock", "--ignore-incomplete"),
+    *("--rerun-triggers", "input", "software-env", "code", "params", "mtime"),
+    *("--mode", "remote"),
+)
+
+
+def spawned(workdir: Path, rule: str, jobs: list[str], allowed_rules: bool):
+    """These jobs of `rule` as a cluster node runs them: Snakemake in the work folder in
+    remote mode, with the spawner's flags.  Snakemake since 9.6.2 adds --allowed-rules
+    to every job; before, not to a job planned after a checkpoint (all of this
+    workflow's shard and style jobs, in a run that plans), and a job without it once
+    ran validation again (fixed in 3af904d)."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    command += ["--target-jobs", *(f"{rule}:{job}" for job in jobs)]
+    command += ["--allowed-rules", rule] if allowed_rules else []
+    command += [*SPAWNER_FLAGS, "--configfiles", str(workdir / "config.yaml")]
+    return subprocess.run(
+        command, cwd=workdir, capture_output=True, text=True, timeout=600, env=ONE_THREAD
+    )
+
+
+@pytest.mark.parametrize("allowed_rules", [True, False], ids=["allowed-rules", "without"])
+def test_cluster_jobs_run_as_spawned_on_a_planned_collection(workdir, allowed_rules):
+    """The main process plans and submits; each job's Snakemake runs that job alone and
+    leaves what the main process then takes as done."""
+    assert snakemake(workdir, "plan_shards", "--cores", "1").returncode == 0
+    styles = [f"style={path.stem}" for path in sorted((workdir / "in" / "style").iterdir())]
+    done = spawned(workdir, "style_targets", styles, allowed_rules)
+    assert done.returncode == 0, output(done)
+    # What the main process makes itself before it submits the pair jobs.
+    assert snakemake(workdir, "--cores", "1", "--omit-from", "stylize_shard").returncode == 0
+    shards = sorted(path.stem for path in (workdir / "results/plan/shards").glob("*.json"))
+    done = spawned(workdir, "stylize_shard", [f"shard={s}" for s in shards], allowed_rules)
+    text = output(done)
+    assert done.returncode == 0, text
+    assert not re.search(r"rule (validate_inputs|plan_shards):", text), text
+    assert all((workdir / "results" / "shards" / f"{s}.tsv").is_file() for s in shards)
+    assert planned(workdir) == {"summary": 1, "gallery": 1, "all": 1}  # the jobs' work stands
+
+
 # ---- the real cluster -------------------------------------------------------------
 
 
@@ -170,7 +221,7 @@ def cluster(tmp_path_factory):
         lock.close()
 
 
-def on_slurm(cluster, workdir, *args, timeout=600):
+def on_slurm(cluster, workdir, *args, timeout=600, env=None):
     """The workflow through the SLURM profile, with what this test cluster needs: squeue
     for job status (no accounting database here, so no sacct), a first status check after
     1 s instead of 40, and no more cores per job or group than the node has."""
@@ -192,13 +243,15 @@ def on_slurm(cluster, workdir, *args, timeout=600):
         "--verbose",  # prints each sbatch call
         *args,
         timeout=timeout,
+        env=env,
     )
 
 
-def sbatch_calls(text: str) -> list[str]:
-    """Each sbatch command line the plugin ran, without the job's own command."""
+def sbatch_calls(text: str, part: int = 0) -> list[str]:
+    """Each sbatch command line the plugin ran, without the job's own command (part 1:
+    only that command, the --wrap)."""
     return [
-        line.split("sbatch call: ", 1)[1].split(" --wrap=")[0]
+        line.split("sbatch call: ", 1)[1].split(" --wrap=")[part]
         for line in text.splitlines()
         if "sbatch call: " in line
     ]
@@ -256,6 +309,13 @@ def test_workflow_on_slurm(cluster, workdir, vgg19_file):
     assert option(group[0], "-t") == "30" and option(group[0], "--mem") == "6144"
     for rule in ("download_weights", "validate_inputs", "plan_shards", "summary", "gallery"):
         assert not [c for c in calls if f"--comment rule_{rule}" in c]
+    # Each job runs with the flags test_cluster_jobs_run_as_spawned_on_a_planned_collection
+    # gives it (--force-use-threads: not to a group).
+    for wrap in sbatch_calls(text, part=1):
+        options = set(re.findall(r"(?<= )--[a-z-]+", wrap))
+        expected = {flag for flag in SPAWNER_FLAGS if flag.startswith("--")}
+        assert expected - {"--force-use-threads"} <= options, wrap
+        assert "--allowed-rules" in options and "--mode 'remote'" in wrap, wrap
 
     shards = sorted((workdir / "results" / "shards").glob("*.tsv"))
     assert len(shards) == 3
@@ -272,16 +332,13 @@ def test_workflow_on_slurm(cluster, workdir, vgg19_file):
     assert slurm_jobs().keys() == jobs.keys()
 
     # ---- a job that fails is reported as failed, retried with more memory and time ----
-    # style1.jpg turns unreadable behind Snakemake's back (same size and time, so the
-    # input check keeps its verdict), and its style targets are asked for again.
-    style = workdir / "in" / "style" / "style1.jpg"
-    info = style.stat()
-    style.write_bytes(b"\0" * info.st_size)
-    os.utime(style, ns=(info.st_atime_ns, info.st_mtime_ns))
+    # style1's style targets are asked for again, and each job that makes them is killed
+    # as it writes them (the fault hook of tests/faults/, in the jobs' environment).
     cache = "results/cache/style_targets/style1.safetensors"
     (workdir / cache).unlink()
+    kill = {"PYTHONPATH": str(REPO / "tests" / "faults"), "NST_KILL_WRITING": Path(cache).name}
     # (and as on a CPU-only cluster)
-    done = on_slurm(cluster, workdir, "all", cache, "--config", "gpus_per_job=0")
+    done = on_slurm(cluster, workdir, "all", cache, "--config", "gpus_per_job=0", env=kill)
     text = output(done)
     assert done.returncode != 0, text
     assert "Error in rule style_targets" in text and "style=style1" in text
@@ -291,7 +348,7 @@ def test_workflow_on_slurm(cluster, workdir, vgg19_file):
     assert not [c for c in failed if "--gpus" in c]
     ids = re.findall(r"SLURM-job '(\d+)' failed, SLURM status is: 'FAILED'", text)
     assert len(ids) == 3 and all(slurm_jobs()[i][0] == "FAILED" for i in ids), text
-    assert "style1.jpg: not an image Pillow can read" in text  # the job's own log, shown
+    assert "style_targets.py' died with <Signals.SIGKILL: 9>" in text  # the job's log, shown
     # Nothing that does not need style1 was touched.
     for path, stamp in stamps.items():
         if path.exists() and "style1" not in str(path) and "shards" not in str(path):

@@ -1,7 +1,9 @@
 """The real workflow through Snakemake on tiny images, with a random VGG19 in torchvision format."""
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -9,6 +11,7 @@ import time
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import (
     ONE_THREAD,
@@ -46,6 +49,7 @@ def test_run_rerun_and_setting_changes(workdir):
     assert logs and all("step 5/5" in log.read_text() for log in logs)
 
     assert planned(workdir) == {}  # nothing changed: nothing to do
+    tolerance = yaml.safe_load((workdir / "config.yaml").read_text())["stop_tolerance"]
     shards = len(list((workdir / "results" / "shards").glob("*.tsv")))
 
     update_config(workdir, style_weight=1e5)
@@ -56,7 +60,11 @@ def test_run_rerun_and_setting_changes(workdir):
     assert jobs["style_targets"] == 2 and jobs["stylize_shard"] == shards
     assert "validate_inputs" not in jobs
 
-    update_config(workdir, style_layers=None, style_weight=None, log_every=1, shard_size=2)
+    # The stop's tolerance changes images: its pairs rerun, the style caches do not.
+    update_config(workdir, style_layers=None, stop_tolerance=0.5)
+    assert planned(workdir) == {"stylize_shard": shards, "summary": 1, "gallery": 1, "all": 1}
+
+    update_config(workdir, style_weight=None, log_every=1, shard_size=2, stop_tolerance=tolerance)
     assert planned(workdir) == {}  # back to the settings of the run; log_every is not an output
 
     # Highres where its base covers the size changes no image: nothing reruns.
@@ -80,6 +88,29 @@ def test_new_photo_adds_only_its_pairs(workdir):
     assert {p: after[p] for p in before} == before  # finished pairs untouched
     summary = pd.read_csv(workdir / "results" / "summary.tsv", sep="\t")
     assert len(summary) == 8 and (summary.content == "new.png").sum() == 2
+
+
+def test_a_photo_replaced_with_its_size_and_date_kept_is_made_again(tmp_path, vgg19_file):
+    """`cp -p other.bmp photo.bmp`: same byte size (BMP, same dimensions), same date."""
+    tiny_workflow(tmp_path, vgg19_file, contents=1, styles=1, steps=2)
+    photo = write_image(tmp_path / "in" / "content" / "snap.bmp", 30, 40, seed=1)
+    other = write_image(tmp_path / "other.bmp", 30, 40, seed=2)
+    os.utime(other, ns=(photo.stat().st_atime_ns, photo.stat().st_mtime_ns))
+    run_snakemake(tmp_path)
+    image = tmp_path / "results" / "stylized" / "style0" / "snap.png"
+    made = image.read_bytes()
+
+    shutil.copy2(other, photo)  # what cp -p does: the same file, new bytes, old date
+    assert (photo.stat().st_size, photo.stat().st_mtime_ns) == (
+        other.stat().st_size,
+        other.stat().st_mtime_ns,
+    )
+    assert planned(tmp_path)["validate_inputs"] == 1
+    run_snakemake(tmp_path, "--until", "plan_shards")
+    assert planned(tmp_path)["stylize_shard"] == 1
+    run_snakemake(tmp_path)
+    assert image.read_bytes() != made
+    assert planned(tmp_path) == {}
 
 
 def test_killed_shard_resumes_without_redoing_finished_pairs(workdir):
@@ -128,11 +159,23 @@ def test_killed_shard_resumes_without_redoing_finished_pairs(workdir):
 def test_bad_inputs_are_listed_and_the_rest_proceeds(workdir):
     (workdir / "in" / "content" / "notes.txt").write_text("not a photo")
     (workdir / "in" / "content" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    run_snakemake(workdir)
+    done = run_snakemake(workdir)
     rejected = pd.read_csv(workdir / "results" / "inputs" / "rejected.tsv", sep="\t")
     assert sorted(os.path.basename(p) for p in rejected.path) == ["broken.jpg", "notes.txt"]
     summary = pd.read_csv(workdir / "results" / "summary.tsv", sep="\t")
     assert len(summary) == 6
+    # The end of the run says so (nst.run_report), after Snakemake's own lines.
+    end = done.stderr[done.stderr.rindex("Pairs: ") :]
+    assert end.startswith("Pairs: 6 ok, 0 failed\n")
+    gallery = workdir / "results" / "gallery" / "index.html"
+    assert f"Gallery: results/gallery/index.html ({gallery.as_uri()})" in end
+    names = r"(broken.jpg, notes.txt|notes.txt, broken.jpg)"
+    assert re.search(
+        rf"2 input file\(s\) rejected and skipped \({names}\): "
+        r"results/inputs/rejected.tsv says why and what to do\n",
+        end,
+    ), end
+    assert "input file(s) rejected" in gallery.read_text()  # and the front page says it too
 
 
 def test_strict_mode_and_empty_folders_fail_clearly(workdir):
@@ -140,6 +183,8 @@ def test_strict_mode_and_empty_folders_fail_clearly(workdir):
     done = run_snakemake(workdir, "--config", "strict=True", check=False)
     assert done.returncode != 0
     assert "strict: true and 1 input file(s) were rejected" in done.stdout + done.stderr
+    assert "The run stopped with errors (above); run it again" in done.stderr
+    assert "Pairs: none summarised yet\nInputs: not validated yet\n" in done.stderr
     assert not (workdir / "results" / "summary.tsv").exists()
     for image in (workdir / "in" / "style").iterdir():
         image.unlink()
@@ -211,6 +256,20 @@ def test_auto_shard_size_fills_jobs_by_their_work(workdir):
     update_config(workdir, seconds_per_megapixel_step=1e6)  # 5000 s a pair
     run_snakemake(workdir, "--until", "plan_shards")
     assert planned(workdir)["stylize_shard"] == pairs
+
+
+def test_each_pair_stops_when_converged_and_says_after_how_many_steps(tmp_path, vgg19_file):
+    workdir = tiny_workflow(
+        tmp_path, vgg19_file, contents=2, styles=1, steps=60, stop_window=5, stop_tolerance=0.3
+    )
+    run_snakemake(workdir)
+    summary = pd.read_csv(workdir / "results" / "summary.tsv", sep="\t")
+    assert set(summary.status) == {"ok"} and (summary.steps < 60).all()
+    steps = dict(zip(summary.pair, summary.steps))
+    for path in (workdir / "results" / "records").rglob("*.json"):
+        record = json.loads(path.read_text())
+        taken = record["row"]["steps"]
+        assert taken == steps[record["row"]["pair"]] == len(record["history"]["rows"])
 
 
 def test_the_console_says_where_each_job_is_and_each_finished_pair(workdir):

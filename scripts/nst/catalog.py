@@ -58,7 +58,7 @@ class Network:
     package_file: str | None = None  # ... and the file's path inside it
     sha256: str | None = None  # pinned; torchvision's files carry a prefix in their name
     # Whether `precision: auto` may run it in bf16 on native-bf16 devices: only where bf16
-    # was not measured to cost quality (bench/precision.py; README, "Precision").
+    # was not measured to cost quality (bench/precision.py; docs/performance.md, "Precision").
     auto_bf16: bool = False
     # Bumped when the network's code changes its features (padding, clamping ...): part
     # of every cache and result fingerprint, so old Grams and images are not reused.
@@ -108,7 +108,7 @@ _NETWORKS = [
         "caffe_quantised",
         CAFFE,
         # Gatys et al.'s layers.  The weights were tuned on the sample pairs with the
-        # held-out quality score (README, "Tuning the original VGG19"): in this project's
+        # held-out quality score (docs/networks.md, "Tuning the original VGG19"): in this project's
         # normalisation (means, not sums; features of 0-255 input, so the content term is
         # about 1e5-1e6 and TV, on [0, 1] pixels, about 1e-2) style 10 against content 1
         # keeps the photo's shapes under the style's strokes; TV 4e6 removes pixel noise

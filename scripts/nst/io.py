@@ -107,19 +107,24 @@ def canonical_json(data) -> str:
 
 
 def file_signature(path: str | os.PathLike) -> list[int] | None:
-    """(size, modification time in ns) of a file, None if it cannot be read: what the
-    validation and gallery caches compare to tell a changed file from an unchanged one."""
+    """(size, modification time, change time, inode) of a file, None if it cannot be
+    read: what the validation and gallery caches, the listing and the plan compare to
+    tell a changed file from an unchanged one.  The change time and inode catch a file
+    replaced by another of the same size with its date kept (`cp -p`, `touch -r`): no
+    tool can set a change time, and a replacement by rename is another inode.  (Moving
+    the collection to another disk changes both: every file is checked again once,
+    nothing is recomputed, since results are kept by their inputs' content hashes.)"""
     try:
         stat = os.stat(path)
     except OSError:
         return None
-    return [stat.st_size, stat.st_mtime_ns]
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
 
 def listing_signature(paths: Iterable[str | os.PathLike]) -> str:
-    """A digest of these files' names, sizes and dates: it changes when a file is added,
-    removed, renamed or edited.  One stat per file, so it keeps up with 100,000 files
-    where Snakemake's own per-input bookkeeping would not."""
+    """A digest of these files' names and signatures: it changes when a file is added,
+    removed, renamed, edited or replaced.  One stat per file, so it keeps up with
+    100,000 files where Snakemake's own per-input bookkeeping would not."""
     # One string, hashed once: a hash update and bytes per file cost as much as the stat.
     text = "".join(f"{path}\0{file_signature(path)}\n" for path in paths)
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()

@@ -70,6 +70,8 @@ class BatchedLBFGS:
         self.last_step: Tensor | None = None  # the update that led from it to x
         # False once an image's direction is no longer a descent direction (converged).
         self.active = torch.ones(batch, dtype=torch.bool, device=x.device)
+        # Whether the last evaluation was accepted (its point is now the last good one).
+        self.good = torch.ones(batch, dtype=torch.bool, device=x.device)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor]) -> Tensor:
@@ -96,7 +98,24 @@ class BatchedLBFGS:
         self.grad = grad if self.grad is None else torch.where(good[:, None], grad, self.grad)
         self.x.add_(new_step.view_as(self.x).to(self.x.dtype))
         self.last_step = torch.where(good[:, None], new_step, -new_step)
+        self.good = good
         return loss
+
+    def accepted_point(self) -> Tensor:
+        """Each image's last accepted point (whose loss is `self.loss`), shaped like x."""
+        return self.x.detach() - self.last_step.view_as(self.x).to(self.x.dtype)
+
+    def keep(self, index: Tensor) -> None:
+        """Go on with the images at `index` (1-D positions) only, e.g. when the others
+        have stopped.  Every piece of state is per image, so the images kept follow the
+        same iterates as before; `x` becomes a new leaf tensor, read it from here."""
+        self.x = self.x.detach()[index].requires_grad_(True)
+        self.pairs, self.products = self.pairs[index], self.products[index]
+        self.h_diag, self.active = self.h_diag[index], self.active[index]
+        self.good = self.good[index]
+        if self.loss is not None:
+            self.loss, self.grad = self.loss[index], self.grad[index]
+            self.last_step = self.last_step[index]
 
     def _backtrack(self) -> Tensor:
         """The move from a rejected point back to half the last step from the good one."""

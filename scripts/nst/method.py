@@ -21,6 +21,10 @@ class Method:
     precision: str = "fp32"  # nst.precision.PRECISIONS
     # Under bf16, the last steps run in fp32: the optimum is fp32's, the speed mostly bf16's.
     fp32_polish: float = 0.1
+    # Off unless asked for (the workflow's defaults: workflow/schemas/config.schema.yaml).
+    pyramid_gain: float = 0.0  # nst.pyramid; 0: L-BFGS on the pixels
+    stop_tolerance: float = 0.0  # nst.stopping; 0: every image runs `steps`
+    stop_window: int = 20
 
     @classmethod
     def from_settings(
@@ -35,6 +39,9 @@ class Method:
             learning_rate=settings.learning_rate * lr_scale,
             lbfgs_history=settings.lbfgs_history,
             precision=precision,
+            pyramid_gain=settings.pyramid_gain,
+            stop_tolerance=settings.stop_tolerance,
+            stop_window=settings.stop_window,
         )
 
     @property

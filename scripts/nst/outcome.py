@@ -28,9 +28,9 @@ class Outcome:
 
     image: Tensor  # (B, 3, H, W) on the CPU
     final: Tensor  # (B, 4) the TERMS at the returned image
-    history: Tensor  # (steps, B, 4) the same at each evaluated iterate
+    history: Tensor  # (steps, B, 4) the same at each evaluated iterate; NaN once stopped
     finite: Tensor  # (B,) bool: False where the loss or the image became NaN/Inf
-    steps_done: int = 0
+    steps_done: Tensor  # (B,) the steps each image took (fewer than the cap where it stopped)
 
     def terms(self, b: int) -> Terms:
         return Terms(*self.final[b].tolist())
@@ -63,9 +63,9 @@ class StagedOutcome:
         """(B,) bool: no stage's loss or image became NaN/Inf."""
         return torch.stack([outcome.finite for _, outcome in self.stages]).all(0)
 
-    @property
-    def steps(self) -> int:
-        return sum(outcome.steps_done for _, outcome in self.stages)
+    def steps(self, b: int) -> int:
+        """The steps image b took, over all stages."""
+        return sum(int(outcome.steps_done[b]) for _, outcome in self.stages)
 
     def initial_total(self, b: int) -> float:
         return float(self.stages[0][1].history[0, b, TOTAL])
@@ -81,7 +81,7 @@ class StagedOutcome:
             "rows": [
                 [size, step + 1, *values[b].tolist()]
                 for size, outcome in self.stages
-                for step, values in enumerate(outcome.history)
+                for step, values in enumerate(outcome.history[: outcome.steps_done[b]])
             ],
         }
 
@@ -91,8 +91,8 @@ class StagedOutcome:
             mine.image = torch.cat([mine.image, theirs.image])
             mine.final = torch.cat([mine.final, theirs.final])
             mine.finite = torch.cat([mine.finite, theirs.finite])
-            steps = min(mine.history.shape[0], theirs.history.shape[0])
-            mine.history = torch.cat([mine.history[:steps], theirs.history[:steps]], dim=1)
+            mine.steps_done = torch.cat([mine.steps_done, theirs.steps_done])
+            mine.history = torch.cat(_same_length(mine.history, theirs.history), dim=1)
         self.retried += other.retried
 
     def replace(self, indices: Sequence[int], other: StagedOutcome) -> None:
@@ -102,7 +102,18 @@ class StagedOutcome:
                 mine.image[b] = theirs.image[j]
                 mine.final[b] = theirs.final[j]
                 mine.finite[b] = theirs.finite[j]
-                steps = min(mine.history.shape[0], theirs.history.shape[0])
-                mine.history[:steps, b] = theirs.history[:steps, j]
+                mine.steps_done[b] = theirs.steps_done[j]
+                mine.history, history = _same_length(mine.history, theirs.history)
+                mine.history[:, b] = history[:, j]
         for b in indices:
             self.retried[b] = True
+
+
+def _same_length(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Two (steps, B, 4) histories, the shorter padded with NaN (steps not taken)."""
+    steps = max(a.shape[0], b.shape[0])
+
+    def pad(h: Tensor) -> Tensor:
+        return torch.cat([h, h.new_full((steps - h.shape[0], *h.shape[1:]), float("nan"))])
+
+    return pad(a), pad(b)

@@ -6,7 +6,8 @@ extension or case (a.jpg, A.png), both keep their extension in the key (a_jpg,
 A_png) so that no two inputs ever write the same output.  Keys longer than
 nst.io.KEY_BYTES (a 255-byte file name) are shortened with a hash (fitting_key), so
 that every path made from them fits the file system; summary.tsv and the gallery
-still show the full file names.
+still show the full file names.  Once given, a key is kept (nst.keys): a file that
+arrives later beside one of the same stem keeps its extension instead.
 
 A sheet is a TSV with columns `content` and `style` (file names relative to the
 content and style folders) and optional per-pair settings (see PAIR_OVERRIDES).
@@ -23,7 +24,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,29 +59,50 @@ def _is_folder(entry: os.DirEntry) -> bool:
         return False
 
 
-def image_keys(paths: Iterable[Path]) -> dict[Path, str]:
+def folded(key: str) -> str:
+    """What two keys must not share: they may name the same file on a case-insensitive
+    file system, or in another Unicode form."""
+    return unicodedata.normalize("NFC", key).casefold()
+
+
+def image_keys(paths: Iterable[Path], taken: Collection[str] = ()) -> dict[Path, str]:
     """A unique, path-safe key per file (see the module docstring).
 
     Keys differ even ignoring case and Unicode normalisation (case-insensitive
     file systems): where the rule above still gives two files the same key (a.jpg
     and a_jpg.png; café.png written in two Unicode forms), the later name in sorted
-    order gets a counter (a_jpg_2).
+    order gets a counter (a_jpg_2).  `taken`: keys (folded) that other files hold
+    already (nst.keys); a stem among them keeps its extension too.
     """
     paths = sorted(paths, key=lambda p: p.name)
-    fold = lambda text: unicodedata.normalize("NFC", text).casefold()  # noqa: E731
-    stems = Counter(fold(p.stem) for p in paths)
-    keys, taken = {}, set()
+    stems = Counter(folded(p.stem) for p in paths)
+    held, taken = set(taken), set(taken)
+    keys = {}
     for path in paths:
         stem = unicodedata.normalize("NFC", path.stem)
-        key = stem if stems[fold(stem)] == 1 else f"{stem}_{path.suffix.lstrip('.')}"
-        base = _UNSAFE.sub("_", key) or "_"
+        alone = stems[folded(stem)] == 1 and folded(_safe(stem)) not in held
+        base = _UNSAFE.sub("_", stem if alone else f"{stem}_{path.suffix.lstrip('.')}") or "_"
         key, count = fitting_key(base), 1
-        while fold(key) in taken:
+        while folded(key) in taken:
             count += 1
             key = fitting_key(f"{base}_{count}")
-        taken.add(fold(key))
+        taken.add(folded(key))
         keys[path] = key
     return keys
+
+
+def _safe(stem: str) -> str:
+    return fitting_key(_UNSAFE.sub("_", stem) or "_")
+
+
+def is_usable_key(key: object) -> bool:
+    """Whether `key` is one image_keys could give: one path component that fits."""
+    return (
+        isinstance(key, str)
+        and key not in ("", ".", "..")
+        and not _UNSAFE.search(key)
+        and fitting_key(key) == key
+    )
 
 
 Styles = tuple[tuple[Path, float], ...]  # (style image, blend weight), weights sum to 1
@@ -114,6 +136,20 @@ def pair_style_key(spec: PairSpec, keys: Mapping[Path, str]) -> str:
         return style_key(spec.styles, keys)
     regions = ",".join(f"{c}={style_key(s, keys) if s else 'none'}" for c, s in spec.regions)
     return fitting_key(f"{keys[spec.mask]}@{regions}")
+
+
+def blend_name(styles: Styles) -> str:
+    """How the summary names a blend: `starry.jpg:0.7+wave.jpg:0.3`."""
+    return "+".join(f"{path.name}:{weight:.3g}" for path, weight in styles)
+
+
+def style_name(spec: PairSpec) -> str:
+    """How the summary names a pair's style: the file, blend_name, or with a mask
+    `halves.png: ffffff=starry.jpg:1; 000000=none`."""
+    if spec.mask is None:
+        return spec.styles[0][0].name if len(spec.styles) == 1 else blend_name(spec.styles)
+    names = (f"{colour}={blend_name(styles) or 'none'}" for colour, styles in spec.regions)
+    return f"{spec.mask.name}: {'; '.join(names)}"
 
 
 def read_sheet(

@@ -14,7 +14,6 @@ A shard job writes its manifest (manifest_path: a summary row per pair, nst.row)
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from .geometry import scaled_size
 from .io import atomic_write, file_signature, write_json
+from .keys import KeyBook
 from .pairs import (
     PairSpec,
     all_combinations,
@@ -32,8 +32,10 @@ from .pairs import (
     list_files,
     pair_style_key,
     read_sheet,
+    style_name,
 )
 from .shards import Member, assign_shards
+from .tsv import read_rows
 
 
 @dataclass(frozen=True)
@@ -124,13 +126,16 @@ def make_plan(
     accepted: Mapping[Path, tuple[int, int]],
     shard_size: int,
     size: int,
+    book: KeyBook | None = None,
 ) -> Plan:
     """The pairs of the accepted files (path -> width, height as validated), in shards of
     about `shard_size` pairs that batch together (nst.shards) at the working `size`.
-    Nothing else of the settings: changing them reruns the pair jobs, not the plan."""
+    Nothing else of the settings: changing them reruns the pair jobs, not the plan.
+    Keys come from `book` (nst.keys), which gives new names theirs."""
     results = str(Path(config["results"]))  # normalised once; joined as strings below
     found = {role: [Path(p) for p in files] for role, files in candidates(config).items()}
-    keys = {**image_keys(found["content"]), **image_keys(found["style"])}
+    book = book or KeyBook()
+    keys = {**book.files("content", found["content"]), **book.files("style", found["style"])}
     if config.get("pairs"):
         folders = (Path(config[key]) for key in ("content_dir", "style_dir", "mask_dir"))
         specs = read_sheet(config["pairs"], *folders)
@@ -145,7 +150,11 @@ def make_plan(
             skipped.append(f"{spec.content.name} x {'+'.join(p.name for p, _ in spec.styles)}")
     pairs, styles, members = {}, {}, []
     for spec in usable:
-        pair = _pair(spec, keys, results)
+        if spec.mask is None and len(spec.styles) == 1:
+            style = keys[spec.styles[0][0]]
+        else:  # a blend or a mask: its own folder, kept apart from style files (nst.keys)
+            style = book.blend(style_name(spec), pair_style_key(spec, keys))
+        pair = _pair(spec, keys, style, results)
         pairs[pair["key"]] = pair
         for path, _ in spec.styles:
             styles[keys[path]] = str(path)
@@ -182,15 +191,13 @@ def style_set_name(caches: Collection[str]) -> str:
 
 # Called once per pair (100,000 in a big run): plain string joins, not pathlib, which
 # costs more than everything else here.
-def _pair(spec: PairSpec, keys: Mapping[Path, str], results: str) -> dict:
-    content, style = keys[spec.content], pair_style_key(spec, keys)
+def _pair(spec: PairSpec, keys: Mapping[Path, str], style: str, results: str) -> dict:
+    content = keys[spec.content]
     output, record = result_paths(results, f"{style}/{content}")
     pair = {
         "key": f"{style}/{content}",
         "content_name": spec.content.name,
-        "style_name": spec.styles[0][0].name
-        if len(spec.styles) == 1
-        else "+".join(f"{p.name}:{w:.3g}" for p, w in spec.styles),
+        "style_name": style_name(spec),
         "content": str(spec.content),
         "styles": [
             [str(p), style_cache_path(results, keys[p]), round(w, 6)] for p, w in spec.styles
@@ -201,11 +208,6 @@ def _pair(spec: PairSpec, keys: Mapping[Path, str], results: str) -> dict:
     }
     if spec.mask is None:
         return pair  # no mask keys: a plan made before masks existed reads the same
-    names = (
-        f"{colour}={'+'.join(f'{p.name}:{w:.3g}' for p, w in styles) or 'none'}"
-        for colour, styles in spec.regions
-    )
-    pair["style_name"] = f"{spec.mask.name}: {'; '.join(names)}"
     pair["mask"] = str(spec.mask)
     pair["regions"] = [
         [colour, [[str(p), style_cache_path(results, keys[p]), round(w, 6)] for p, w in styles]]
@@ -222,8 +224,7 @@ def _names(folder: str) -> set[str]:
 
 
 def _ok_pairs(manifest: str) -> set[str]:
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        return {r["pair"] for r in csv.DictReader(handle, delimiter="\t") if r["status"] == "ok"}
+    return {row["pair"] for row in read_rows(manifest) if row["status"] == "ok"}
 
 
 def missing_results(results: str | os.PathLike) -> dict[str, list[str]]:
@@ -274,7 +275,7 @@ def write_plan(plan: Plan, results: str | os.PathLike) -> int:
     written, signatures = 0, {}
     for shard in plan.shards:
         pairs = plan.shard_pairs(shard)
-        # The photos' sizes and dates: a photo edited in place changes its shard's file,
+        # The photos' signatures: a photo edited or replaced changes its shard's file,
         # so the shard reruns (its pairs redo what the new photo changes).
         # A mask likewise.
         files = [path for pair in pairs for path in (pair["content"], pair.get("mask")) if path]

@@ -49,6 +49,10 @@ SHORTEST_JOB_MINUTES = 10
 # 384 px at about 40% of an A100-class GPU's TF32 rate gives about 0.02 s.
 EXPECTED_CPU_THREAD_SECONDS_PER_MEGAPIXEL_STEP = 16.0
 EXPECTED_GPU_SECONDS_PER_MEGAPIXEL_STEP = 0.02
+# With the per-pair stop, the mean share of the cap a pair takes at the defaults
+# (bench/time_to_quality.py's `work` line; docs/performance.md, "Steps per pair"):
+# the sample paintings ran to the cap, so nothing is counted off yet.
+EXPECTED_STOP_SHARE = 1.0
 MAX_PAIRS_PER_JOB = 2000  # keeps one shard's params and manifest small
 STYLE_JOB_MINUTES = 10
 FIRST_BATCH_CAP = 16
@@ -63,10 +67,14 @@ def megapixel_steps(stages_per_pair: Iterable[Sequence[tuple[int, int]]]) -> flo
     return sum(size * size * steps for stages in stages_per_pair for size, steps in stages) / 1e6
 
 
-def pair_work(settings: PairSettings, steps: int | None = None) -> float:
+def pair_work(settings: PairSettings, steps: int | None = None, expected: bool = False) -> float:
     """Megapixel-steps of one pair: its whole-image stages (`steps`: a sheet's override
-    of the last one's) plus its highres passes, each counted as HIGHRES_PASS_COST steps."""
+    of the last one's) plus its highres passes, each counted as HIGHRES_PASS_COST steps.
+    At most that (time limits); `expected`: what the per-pair stop leaves on average
+    (sizing jobs by their work)."""
     work = megapixel_steps([with_steps(settings.stages, steps)])
+    if expected and settings.stop_tolerance > 0:
+        work *= EXPECTED_STOP_SHARE
     if settings.highres:
         passes = [(size, settings.highres.steps) for size in settings.refinement_sizes]
         work += HIGHRES_PASS_COST * megapixel_steps([passes])

@@ -179,6 +179,11 @@ class PairSettings:
     preserve_color: str
     precision: str  # as configured: fp32, bf16 or auto (a job resolves auto)
     highres: HighresSettings | None = None
+    # L-BFGS on a pyramid of the pixels (nst.pyramid) and the per-pair stop (nst.stopping);
+    # 0 turns each off, as results made before they existed had it.
+    pyramid_gain: float = 0.0
+    stop_tolerance: float = 0.0
+    stop_window: int = 0
 
     @classmethod
     def from_config(cls, config: Mapping, net: Network, weights_file: str) -> PairSettings:
@@ -210,6 +215,9 @@ class PairSettings:
             preserve_color=config["preserve_color"],
             precision=config["precision"],
             highres=highres,
+            pyramid_gain=float(config["pyramid_gain"]),
+            stop_tolerance=float(config["stop_tolerance"]),
+            stop_window=int(config["stop_window"]) if config["stop_tolerance"] else 0,
         )
 
     @property
@@ -232,6 +240,9 @@ class PairSettings:
             # Left out, not null: results made before the mode existed keep their params
             # and fingerprints, so upgrading reruns nothing.
             del data["highres"]
+        for key in ("pyramid_gain", "stop_tolerance", "stop_window"):
+            if not data[key]:
+                del data[key]  # off: left out, for the same reason
         return data
 
     @classmethod

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import errno
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import pandas as pd
-
-from .io import atomic_write, remove_stale_parts
+from .io import remove_stale_parts
 from .row import SUMMARY_COLUMNS
+from .tsv import read_rows, write_table
 
 FAILED_COLUMNS = ["pair", "content", "style", "status", "message"]
 
@@ -29,19 +29,18 @@ def write_summary(
     summary: str | os.PathLike,
     failed: str | os.PathLike,
     log: Callable[[str], None] = print,
-) -> pd.DataFrame:
-    """Concatenate the manifests into `summary`; the pairs that did not succeed into
-    `failed`.  Returns the summary table."""
+) -> list[dict[str, str]]:
+    """Concatenate the manifests into `summary` (nst.tsv); the pairs that did not succeed
+    into `failed`.  Returns the summary's rows."""
     remove_stale_parts([summary, failed])  # left by a summary job killed half-way
-    tables = [pd.read_csv(path, sep="\t", keep_default_na=False) for path in manifests]
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    table = table.reindex(columns=SUMMARY_COLUMNS).sort_values(["style", "content"])
-    bad = table[table.status != "ok"]
+    rows = sorted(
+        (row for path in manifests for row in read_rows(path)),
+        key=lambda row: (row.get("style", ""), row.get("content", "")),
+    )
+    bad = [row for row in rows if row.get("status") != "ok"]
     try:
-        with atomic_write(summary, "w") as handle:
-            table.to_csv(handle, sep="\t", index=False)
-        with atomic_write(failed, "w") as handle:
-            bad.reindex(columns=FAILED_COLUMNS).to_csv(handle, sep="\t", index=False)
+        write_table(summary, SUMMARY_COLUMNS, rows)
+        write_table(failed, FAILED_COLUMNS, bad)
     except OSError as err:
         if err.errno != errno.ENOSPC:
             raise
@@ -49,8 +48,8 @@ def write_summary(
             f"disk full while writing {Path(summary).parent}: free some space and run again "
             "(the pairs' results are kept; no half-written table was left)"
         ) from err
-    counts = table.status.value_counts().to_dict()
-    log(f"{len(table)} pairs from {len(tables)} shards: {counts}")
-    if len(bad):
+    counts = dict(Counter(row.get("status") for row in rows))
+    log(f"{len(rows)} pairs from {len(manifests)} shards: {counts}")
+    if bad:
         log(f"WARNING: {len(bad)} pair(s) failed; why, and what to do: {failed}")
-    return table
+    return rows

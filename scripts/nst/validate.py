@@ -4,8 +4,8 @@ Each file is opened and decoded (so truncated or damaged files are caught here, 
 in the middle of a long run): JPEGs at the smallest of libjpeg's scales that covers
 the working size, which still reads the whole file but costs a fraction of a full
 decode of a camera photo; style images are also resized, to look for texture.  The
-outcome per file is cached by path, size and modification time, so re-validating a
-folder of 5,000 photos after adding one decodes one file.
+outcome per file is cached by path and signature (nst.io.file_signature), so
+re-validating a folder of 5,000 photos after adding one decodes one file.
 
 Every file gets a Verdict: accepted (with its size and notes such as "2 frames:
 the first is used"), rejected (with the reason and what to do), or ignored
@@ -25,6 +25,7 @@ from torch import Tensor
 
 from .images import ImageError, decode, scaled_size
 from .io import file_signature, is_utf8, write_json
+from .run_report import IGNORED  # the action of ignored files (read back there)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 
@@ -43,7 +44,6 @@ OTHER_FORMATS = {
     },
 }
 
-IGNORED = "ignored; nothing to do"  # the action of ignored files
 
 # Bump when check_file's verdicts change, so cached verdicts are recomputed.
 CACHE_VERSION = 3

@@ -6,9 +6,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from nst.catalog import NETWORKS, resolve_backbone
-from nst import resources
+from nst import preflight, resources
 from nst.gpus import visible_gpus
 from nst.io import listing_signature, write_json
+from nst.keys import key_book_path
 from nst.pairs import SheetError, read_sheet
 from nst.plan import (
     candidates,
@@ -36,18 +37,6 @@ SETTINGS = PairSettings.from_config(config, BACKBONE.network, BACKBONE.file.name
 PAIR_PARAMS = SETTINGS.to_params()
 STYLE_PARAMS = SETTINGS.style_targets().to_params()
 WEIGHTS_FILE = str(BACKBONE.file)
-
-# Settings that would make every input too small: stop before any job, not with every
-# file rejected.  Images are used at most this small (first coarse-to-fine stage, style
-# scale); the schema keeps min_input_side at least what the networks take (16 px).
-if SETTINGS.smallest_size < config["min_input_side"]:
-    raise WorkflowError(
-        f"size {config['size']} with style_scale {config['style_scale']}"
-        + (" and coarse_to_fine" if config["coarse_to_fine"]["enabled"] else "")
-        + f" uses images {SETTINGS.smallest_size} px on their long side, below min_input_side "
-        f"{config['min_input_side']}: every input would be too small. Raise size "
-        "(or style_scale, coarse_to_fine.start), or lower min_input_side (at least 16)"
-    )
 
 
 def _downloads():
@@ -86,6 +75,20 @@ def _gpus_per_job():
 
 GPU_PER_JOB = _gpus_per_job()
 
+# Settings that cannot work stop the run here, before any job (nst.preflight), where
+# it is planned: a cluster job runs what that planning allowed.
+if not workflow.remote_exec:
+    try:
+        preflight.check(
+            config,
+            SETTINGS,
+            BACKBONE.file,
+            GPU_PER_JOB,
+            None if ON_CLUSTER else preflight.local_memory_mb(),
+        )
+    except preflight.SettingsError as err:
+        raise WorkflowError(str(err)) from None
+
 # Workstation: as many GPU jobs at once as there are GPUs (each job then picks its own,
 # scripts/nst/gpus.py), unless --resources gpu=N says otherwise.  profiles/default
 # leaves `gpu` out for this; profiles/slurm sets gpu=1 per submission.
@@ -114,7 +117,7 @@ def _shard_size():
         resources.expected_seconds_per_megapixel_step(GPU_PER_JOB, PAIR_THREADS)
     )
     return resources.pairs_per_job(
-        config["job_minutes"], resources.pair_work(SETTINGS), speed
+        config["job_minutes"], resources.pair_work(SETTINGS, expected=True), speed
     )
 
 

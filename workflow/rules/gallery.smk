@@ -8,7 +8,9 @@ GALLERY = RESULTS / "gallery"
 rule gallery:
     input:
         summary=RESULTS / "summary.tsv",
+        failed=RESULTS / "failed.tsv",
         accepted=RESULTS / "inputs" / "accepted.tsv",
+        rejected=RESULTS / "inputs" / "rejected.tsv",
     output:
         index=GALLERY / "index.html",
         summary=report(

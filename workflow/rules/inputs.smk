@@ -4,8 +4,8 @@
 
 rule validate_inputs:
     # The folders, not each file: Snakemake's bookkeeping per input file would cost
-    # more than validating it again.  A file added, removed, renamed or edited in place
-    # changes `listing` (the names, sizes and dates of every file), which reruns this.
+    # more than validating it again.  A file added, removed, renamed, edited or replaced
+    # changes `listing` (names and nst.io.file_signature of each file), which reruns this.
     input:
         [] if workflow.remote_exec else [config["content_dir"], config["style_dir"]],
     output:
@@ -53,5 +53,6 @@ checkpoint plan_shards:
         shard_size=SHARD_SIZE,
         size=SETTINGS.size,
         results=RESULTS,
+        key_book=key_book_path(RESULTS),
     script:
         "../../scripts/plan_shards.py"

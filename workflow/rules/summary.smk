@@ -1,6 +1,5 @@
 # The summary table: one row per pair, assembled from the shard manifests; the pairs
 # that failed are also listed, with their messages, in failed.tsv.
-import csv
 
 
 rule summary:
@@ -16,17 +15,3 @@ rule summary:
         "../envs/nst.yaml"
     script:
         "../../scripts/summarize.py"
-
-
-# A run that ends with failed pairs still succeeds (exit status 0: the summary and the
-# gallery are complete and show them); it says so last, where the user looks.
-onsuccess:
-    failed = 0
-    if (RESULTS / "failed.tsv").is_file():
-        with open(RESULTS / "failed.tsv", newline="", encoding="utf-8") as handle:
-            failed = sum(1 for _ in csv.reader(handle, delimiter="\t")) - 1
-    if failed > 0:
-        logger.warning(
-            f"{failed} pair(s) failed: {RESULTS / 'failed.tsv'} says why and what to do "
-            "(also the summary's status and message columns, and the gallery's failed pairs)"
-        )

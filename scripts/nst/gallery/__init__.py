@@ -6,6 +6,6 @@ cache.py for how thumbnails and loss curves are kept between builds, and html.py
 for the pages and their pagination.
 """
 
-from .build import BuildReport, GalleryError, Layout, Options, build_gallery
+from .build import BuildReport, GalleryError, Layout, Options, RunTables, build_gallery
 
-__all__ = ["BuildReport", "GalleryError", "Layout", "Options", "build_gallery"]
+__all__ = ["BuildReport", "GalleryError", "Layout", "Options", "RunTables", "build_gallery"]

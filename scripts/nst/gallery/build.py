@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io import atomic_write, fitting_key
+from ..run_report import read_outcome
 from . import html, plots, sheets, thumbs
 from .cache import DerivedCache, Job, SyncStats
 from .model import Cell, Collection, Entry, load_collection
@@ -79,6 +80,15 @@ class Layout:
             style_plots=folder / "style-plots",
             sheets=folder / "contact-sheets",
         )
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """The run's failed.tsv and inputs/rejected.tsv, which the front page links to and
+    reports on as the console does (nst.run_report); None: not shown."""
+
+    failed: str | os.PathLike | None = None
+    rejected: str | os.PathLike | None = None
 
 
 @dataclass
@@ -160,10 +170,11 @@ def build_gallery(
     layout: Layout,
     options: Options = Options(),
     log: Callable[[str], None] = print,
+    run: RunTables = RunTables(),
 ) -> BuildReport:
     _remove_temporaries(layout)
     try:
-        return _build(summary, accepted, results, layout, options, log)
+        return _build(summary, accepted, results, layout, options, log, run)
     except OSError as err:
         if err.errno != errno.ENOSPC:
             raise
@@ -180,6 +191,7 @@ def _build(
     layout: Layout,
     options: Options,
     log: Callable[[str], None],
+    run: RunTables,
 ) -> BuildReport:
     started = time.perf_counter()
     collection = load_collection(summary, accepted, results)
@@ -223,6 +235,8 @@ def _build(
         sheet=lambda style: html.url(sheet_files[style.key], folder),
         summary=html.url(layout.summary, folder),
         overview=html.url(layout.overview, folder),
+        failed=run.failed and html.url(Path(run.failed), folder),
+        rejected=run.rejected and html.url(Path(run.rejected), folder),
     )
 
     # The summary copy, plots and contact sheets first: the pages link to them.
@@ -245,8 +259,17 @@ def _build(
     html.write_static(folder)
     pages = html.paginate(collection, options.rows_per_page, options.styles_per_page)
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime())
+    outcome = read_outcome(summary, run.rejected) if run.rejected else None
     for page in reversed(pages):  # index.html (the declared output) last
-        text = html.render_page(collection, page, len(pages), links, options.title, stamp)
+        text = html.render_page(
+            collection,
+            page,
+            len(pages),
+            links,
+            options.title,
+            stamp,
+            run=outcome if page.number == 1 else None,
+        )
         with atomic_write(folder / page.file, "w") as handle:
             handle.write(text)
     with atomic_write(folder / "contents.html", "w") as handle:

@@ -1,7 +1,7 @@
 """Derived files (thumbnails, loss-curve plots) kept across gallery builds.
 
 Every derived file is listed in one manifest (`manifest.json` in the cache
-folder) with the signature of its source file, (size, modification time in ns),
+folder) with the signature of its source file (nst.io.file_signature),
 and the recipe that made it (for a thumbnail e.g. "webp:256:q80").  A build
 renders a file only when it is missing, its source's signature changed, or the
 recipe changed; everything else is reused without being opened.  Checking 100,000

@@ -13,6 +13,8 @@ the same numbers (without JavaScript the link opens the image).  A control on
 each page fades every pair but the failed ones, or but those whose held-out quality
 score (nst.quality: lower is better) is at least a limit; `review.html` lists the
 failed pairs of the whole collection with their messages and the worst-scoring ones.
+The front page also says what the console said at the end of the run (nst.run_report):
+pairs ok and failed, input files rejected, with links to failed.tsv and rejected.tsv.
 This module turns the collection into plain values for the templates.
 """
 
@@ -29,6 +31,7 @@ from urllib.parse import quote
 import jinja2
 
 from ..io import atomic_write
+from ..run_report import Outcome
 from .model import Cell, Collection, Entry
 
 HERE = Path(__file__).parent
@@ -160,6 +163,8 @@ class Links:
     sheet: Callable[[Entry], str | None]
     summary: str | None
     overview: str | None
+    failed: str | None = None  # failed.tsv
+    rejected: str | None = None  # inputs/rejected.tsv
 
 
 def _thumb(thumb: tuple[str, int, int] | None, alt: str, eager: bool) -> dict | None:
@@ -237,8 +242,15 @@ def _original(source: Path, kind: str, alt: str, links: Links, eager: bool) -> d
 
 
 def render_page(
-    collection: Collection, page: Page, pages: int, links: Links, title: str, stamp: str
+    collection: Collection,
+    page: Page,
+    pages: int,
+    links: Links,
+    title: str,
+    stamp: str,
+    run: Outcome | None = None,
 ) -> str:
+    """A grid page; `run`, on the front page: the run's outcome, as the console ends with."""
     styles = [
         {
             "name": style.name,
@@ -272,6 +284,9 @@ def render_page(
         f"styles {_range(page.styles)}",
         overview=links.overview,
         summary=links.summary,
+        run=run,
+        failed_link=links.failed,
+        rejected_link=links.rejected,
         pager_links=_pager(page, pages),
         styles=styles,
         rows=rows,

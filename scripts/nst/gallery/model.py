@@ -8,7 +8,6 @@ summary of 100,000 rows takes about a second.
 
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import os
@@ -16,6 +15,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..tsv import read_rows
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,6 @@ def pair_keys(row: Mapping[str, str]) -> tuple[str, str]:
     return output.parent.name, output.name[: -len(".png")]
 
 
-def read_table(path: str | os.PathLike) -> list[dict[str, str]]:
-    """A TSV as a list of dicts of strings (empty cells are empty strings)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
-
-
 def style_components(name: str, known: Mapping[str, Path]) -> tuple[Path, ...]:
     """The style file(s) of a summary `style` cell: one file, or each part of a blend."""
     if name in known:
@@ -116,12 +111,12 @@ def load_collection(
     results = Path(results)
     originals: dict[str, dict[str, Path]] = {"content": {}, "style": {}}
     if accepted is not None and Path(accepted).is_file():
-        for row in read_table(accepted):
+        for row in read_rows(accepted):
             originals.setdefault(row["role"], {})[Path(row["path"]).name] = Path(row["path"])
     contents: dict[str, Entry] = {}
     styles: dict[str, Entry] = {}
     cells: dict[tuple[str, str], Cell] = {}
-    for row in read_table(summary):
+    for row in read_rows(summary):
         style, content = pair_keys(row)
         if content not in contents:
             source = originals["content"].get(row.get("content", ""))

@@ -79,7 +79,8 @@ def refine(
     del grad, adam
     final = tiled_pass(problem, x, grid(first_pass + steps)).cpu()
     finite = torch.isfinite(final).all(1) & torch.isfinite(x).flatten(1).all(1).cpu()
-    return Outcome(image=x.cpu(), final=final, history=history, finite=finite, steps_done=steps)
+    done = torch.full((x.shape[0],), steps)
+    return Outcome(image=x.cpu(), final=final, history=history, finite=finite, steps_done=done)
 
 
 def refine_scales(

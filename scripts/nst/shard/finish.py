@@ -27,7 +27,7 @@ def finish_pair(
         precision=job.precision,
         width=int(content.shape[-1]),
         height=int(content.shape[-2]),
-        steps=result.steps,
+        steps=result.steps(b),
         content_loss=terms.content,
         style_loss=terms.style,
         tv_loss=terms.tv,

@@ -42,7 +42,7 @@ class LogWatcher(Watcher):
         self.console.now(f"{self.where}, step {step}/{self.steps} ({rate:.2f} s/step)")
 
     def progress(self, stage, step, terms) -> None:
-        mean = Terms(*terms.mean(0).tolist())
+        mean = Terms(*terms.nanmean(0).tolist())  # NaN: images that have stopped
         rate = (time.perf_counter() - self.started) / step
         self.log(
             f"  {self.label} step {step}/{self.steps}: total {mean.total:.4g} (content "
