@@ -137,8 +137,9 @@ def make_plan(
     book = book or KeyBook()
     keys = {**book.files("content", found["content"]), **book.files("style", found["style"])}
     if config.get("pairs"):
-        folders = (Path(config[key]) for key in ("content_dir", "style_dir", "mask_dir"))
-        specs = read_sheet(config["pairs"], *folders)
+        folders = [Path(config[key]) for key in ("content_dir", "style_dir")]
+        masks = config.get("mask_dir")  # the schema's default; absent in a hand-made config
+        specs = read_sheet(config["pairs"], *folders, Path(masks) if masks else None)
         keys.update(image_keys({spec.mask for spec in specs if spec.mask}))
     else:
         specs = all_combinations(found["content"], found["style"])
