@@ -2,7 +2,8 @@
 
 Output paths are made of keys (results/stylized/{style}/{content}.png, the style
 caches {style}.safetensors).  A new file's key comes from nst.pairs.image_keys (its
-name without the extension), a blend's or a masked pair's from nst.pairs.pair_style_key (`starry@0.7+wave@0.3`).
+name without the extension), a blend's or a masked pair's from nst.pairs.pair_style_key
+(`starry@0.7+wave@0.3`, `rocket@ffffff=starry,000000=none`).
 Once given, a key stays with its name: adding or removing files never renames what
 other files made, whatever order they arrive in (x.png stylised, then x.jpg added: the
 newcomer gets x_jpg and x.png keeps x; x.jpg first, then x.png: x and x_png).
