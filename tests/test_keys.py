@@ -170,3 +170,24 @@ def test_adding_x_jpg_beside_a_finished_x_png_makes_only_its_pairs(tmp_path, vgg
     }
     log = next((tmp_path / "logs" / "stylize").glob("*.log")).read_text()
     assert "3 pairs: 2 already done, 1 to run" in log
+
+
+def test_a_masked_pair_keeps_its_folder_when_a_style_file_named_like_it_arrives(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "masks").mkdir()
+    Image.new("RGB", (64, 48), "white").save(tmp_path / "masks" / "m.png")
+    book = KeyBook()
+    row = "cat.png\tm.png\twhite=s.png; black=none"
+    config = collection(tmp_path, ["cat.png"], ["s.png"], [])
+    (tmp_path / "pairs.tsv").write_text(f"content\tmask\tstyle\n{row}\n")
+    config.update(pairs=str(tmp_path / "pairs.tsv"), mask_dir=str(tmp_path / "masks"))
+    masked = ("cat.png", "m.png: ffffff=s.png:1; 000000=none")
+    assert plan_keys(config, book) == {"m@ffffff=s,000000=none/cat": masked}
+    lookalike = "m@ffffff=s,000000=none.png"
+    collection(tmp_path, [], [lookalike], None)
+    (tmp_path / "pairs.tsv").write_text(f"content\tmask\tstyle\n{row}\ncat.png\t\t{lookalike}\n")
+    assert plan_keys(config, book) == {
+        "m@ffffff=s,000000=none/cat": masked,  # kept: its results stay its own
+        "m@ffffff=s,000000=none_png/cat": ("cat.png", lookalike),
+    }
