@@ -24,5 +24,5 @@ with job_log(sm.log[0]) as log:
         styles_per_page=p.styles_per_page,
         workers=sm.threads,
     )
-    run = RunTables(failed=sm.input.failed, rejected=sm.input.rejected)
+    run = RunTables(failed=sm.input.failed, rejected=sm.input.rejected, masks=p.mask_dir)
     build_gallery(sm.input.summary, sm.input.accepted, p.results, layout, options, log=log, run=run)

@@ -16,7 +16,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from PIL import Image
 from test_gallery import FULL_SIZE, build, make_results
+
+from nst.gallery import RunTables
+from nst.row import SUMMARY_COLUMNS
+from nst.tsv import read_rows, write_table
 
 ARGS = [
     "--headless",
@@ -232,5 +237,43 @@ def test_thumbnails_far_below_the_fold_load_only_when_scrolled_to(tmp_path):
             shown = load_every_thumbnail(page)
             assert all(i["width"] > 0 for i in shown)
             assert {i["url"] for i in far} <= requested
+        finally:
+            browser.close()
+
+
+def test_a_masked_pairs_detail_view_lays_its_mask_over_the_photo(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    binary = chromium()
+    results = make_results(tmp_path, ["photo.png", "plain.png"], ["wave.jpg"])
+    summary = read_rows(results / "summary.tsv")
+    summary[0]["mask"] = "halves.png"  # photo.png x wave.jpg; plain.png has no mask
+    write_table(results / "summary.tsv", SUMMARY_COLUMNS, summary)
+    halves = Image.new("RGB", (30, 40), "black")  # not the photo's size: stretched over it
+    halves.paste("white", (0, 0, 15, 40))
+    (tmp_path / "masks").mkdir()
+    halves.save(tmp_path / "masks" / "halves.png")
+    build(tmp_path, RunTables(masks="masks"))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto((tmp_path / "results" / "gallery" / "index.html").as_uri())
+            page.locator('a.pair[data-pair="wave/photo"]').click()
+            page.locator("#v-overlay").wait_for(state="visible")
+            page.wait_for_function(
+                "() => ['v-photo', 'v-mask'].every((id) => document.getElementById(id).complete)"
+            )
+            shown = page.eval_on_selector_all(
+                "#v-overlay img",
+                "els => els.map((e) => {const r = e.getBoundingClientRect();"
+                " return {w: e.naturalWidth, box: [r.x, r.y, r.width, r.height],"
+                " opacity: getComputedStyle(e).opacity}})",
+            )
+            photo, mask = shown
+            assert photo["w"] == 64 and mask["w"] == 30  # the photo and the mask files
+            assert mask["box"] == photo["box"] and float(mask["opacity"]) < 1  # over it
+            page.keyboard.press("ArrowRight")  # the next pair has no mask: no overlay
+            page.locator("#v-overlay").wait_for(state="hidden")
         finally:
             browser.close()

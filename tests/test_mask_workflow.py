@@ -1,5 +1,6 @@
 """Masks from a pairs sheet through the real workflow (snakemake --cores 2)."""
 
+import json
 import re
 
 import numpy as np
@@ -46,6 +47,12 @@ def test_masked_pairs_from_a_sheet_and_a_changed_mask_redoes_exactly_its_pairs(
     assert rows["photo 0.png"].region_scores.count("=") == 2
     assert rows["photo 1.png"].region_scores.startswith("ffffff=")
     assert (workdir / "results" / "stylized" / "m1@ffffff=style0,000000=none").is_dir()
+    # The gallery's detail view gets each masked pair's mask (from mask_dir) and photo.
+    page = (workdir / "results" / "gallery" / "index.html").read_text(encoding="utf-8")
+    views = json.loads(re.search(r'id="pair-data"[^>]*>(.*?)</script>', page, re.S)[1])
+    overlays = {pair: view["overlay"] for pair, view in views.items()}
+    assert overlays["m1@ffffff=style0,000000=none/photo 1"]["mask"].endswith("in/masks/m1.png")
+    assert overlays["style1/photo 2"] is None
 
     before = records(workdir)
     halves(masks / "m1.png", left=(0, 0, 0), right=(255, 255, 255))  # the other way round

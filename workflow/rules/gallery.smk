@@ -47,6 +47,7 @@ rule gallery:
     threads: 4
     params:
         results=RESULTS,
+        mask_dir=config["mask_dir"],
         thumb_size=config["gallery"]["thumbnail_size"],
         thumb_format=config["gallery"]["thumbnail_format"],
         thumb_quality=config["gallery"]["thumbnail_quality"],

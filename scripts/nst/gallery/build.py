@@ -89,6 +89,7 @@ class RunTables:
 
     failed: str | os.PathLike | None = None
     rejected: str | os.PathLike | None = None
+    masks: str | os.PathLike | None = None  # mask_dir: the detail view shows a pair's mask
 
 
 @dataclass
@@ -194,7 +195,7 @@ def _build(
     run: RunTables,
 ) -> BuildReport:
     started = time.perf_counter()
-    collection = load_collection(summary, accepted, results)
+    collection = load_collection(summary, accepted, results, run.masks)
     log(
         f"{len(collection.cells)} pairs: {len(collection.contents)} contents x "
         f"{len(collection.styles)} styles"

@@ -9,7 +9,8 @@ never markup) that share one stylesheet and one script (static/, copied next to
 the pages) and link only to relative files, so they work from file:// with no
 server and no network.  Hovering a thumbnail shows the pair's losses, time and
 settings; clicking opens a detail view with the full image, its loss curves and
-the same numbers (without JavaScript the link opens the image).  A control on
+the same numbers, and for a masked pair its mask over the photo (without JavaScript
+the link opens the image).  A control on
 each page fades every pair but the failed ones, or but those whose held-out quality
 score (nst.quality: lower is better) is at least a limit; `review.html` lists the
 failed pairs of the whole collection with their messages and the worst-scoring ones.
@@ -203,7 +204,7 @@ def _range(entries: Sequence[Entry]) -> str:
 
 
 # What the detail view (gallery.js) reads of each cell_view.
-VIEWER_FIELDS = ("title", "rows", "full", "curve", "record")
+VIEWER_FIELDS = ("title", "rows", "full", "curve", "record", "overlay")
 
 
 def score(row, column: str) -> float | None:
@@ -233,7 +234,15 @@ def cell_view(cell: Cell, style: Entry, content: Entry, links: Links, eager: boo
         "rows": details(cell),
         "curve": links.curve(cell),
         "record": links.record(cell),
+        "overlay": _overlay(cell, content, links),
     }
+
+
+def _overlay(cell: Cell, content: Entry, links: Links) -> dict | None:
+    """A masked pair's photo and mask, which the detail view lays one over the other."""
+    if cell.mask is None or not content.sources:
+        return None
+    return {"photo": links.original(content.sources[0]), "mask": links.original(cell.mask)}
 
 
 def _original(source: Path, kind: str, alt: str, links: Links, eager: bool) -> dict:

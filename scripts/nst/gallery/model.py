@@ -38,6 +38,7 @@ class Cell:
     row: Mapping[str, str]
     image: Path | None  # the stylized PNG, when the pair succeeded and the file exists
     record: Path  # results/records/{style}/{content}.json (may be missing)
+    mask: Path | None = None  # the pair's label image (nst.masks), when it has one and it exists
 
     @property
     def ok(self) -> bool:
@@ -106,8 +107,10 @@ def load_collection(
     summary: str | os.PathLike,
     accepted: str | os.PathLike | None,
     results: str | os.PathLike,
+    masks: str | os.PathLike | None = None,
 ) -> Collection:
-    """The gallery's grid from the summary table and the accepted inputs."""
+    """The gallery's grid from the summary table and the accepted inputs; `masks`: the
+    folder of the masks the summary names (mask_dir)."""
     results = Path(results)
     originals: dict[str, dict[str, Path]] = {"content": {}, "style": {}}
     if accepted is not None and Path(accepted).is_file():
@@ -128,6 +131,7 @@ def load_collection(
             styles[style] = Entry(style, name, style_components(name, originals["style"]))
         output = Path(row["output"]) if row.get("output") else None
         ok = row.get("status") == "ok" and output is not None and output.is_file()
+        mask = Path(masks, row["mask"]) if masks and row.get("mask") else None
         cells[(style, content)] = Cell(
             pair=f"{style}/{content}",
             style=style,
@@ -135,6 +139,7 @@ def load_collection(
             row=row,
             image=output if ok else None,
             record=results / "records" / style / f"{content}.json",
+            mask=mask if mask and mask.is_file() else None,
         )
     return Collection(
         contents=sorted(contents.values(), key=lambda i: natural_key(i.key)),

@@ -11,6 +11,9 @@
   var curve = document.getElementById("v-curve");
   var record = document.getElementById("v-record");
   var open = document.getElementById("v-open");
+  var overlay = document.getElementById("v-overlay");
+  var photo = document.getElementById("v-photo");
+  var mask = document.getElementById("v-mask");
   var current = -1;
   function show(i) {
     current = i;
@@ -33,6 +36,11 @@
     else { curve.removeAttribute("src"); curve.hidden = true; }
     if (entry.record) { record.href = entry.record; record.hidden = false; }
     else { record.hidden = true; }
+    if (entry.overlay) {
+      photo.src = entry.overlay.photo; mask.src = entry.overlay.mask; overlay.hidden = false;
+    } else {
+      photo.removeAttribute("src"); mask.removeAttribute("src"); overlay.hidden = true;
+    }
     viewer.hidden = false;
     document.getElementById("v-close").focus();
   }
