@@ -48,7 +48,7 @@ CASES = {
     "a pairs sheet with only a header": (header_only, "pairs.tsv lists no pairs"),
     "a pair override the sheet does not know": (
         unknown_override,
-        "unknown column(s) size; columns are content, style and optionally content_weight",
+        "unknown column(s) size; columns are content, style and optionally mask, content_weight",
     ),
     "a pair with steps 0": (zero_steps_row, "row 2: steps must be a non-negative number >= 1"),
     # Once blamed on a style file (its decode asked for 120 GB), now on the setting.
