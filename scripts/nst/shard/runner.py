@@ -72,7 +72,7 @@ class ShardRunner:
         job.console.now(f"reading the records of {len(pairs)} pairs")
         pending = []
         for pair in pairs:
-            task_or_row = prepare(job, pair)
+            task_or_row = prepare(pair, job.settings, job.targets, job.failed)
             if isinstance(task_or_row, Task):
                 pending.append(task_or_row)
             elif task_or_row.status == "ok":

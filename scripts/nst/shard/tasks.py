@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -18,9 +17,6 @@ from ..plan import Pair
 from ..results import fingerprint, finished_row
 from ..row import SummaryRow
 from ..settings import PairSettings
-
-if TYPE_CHECKING:
-    from .job import Job
 
 
 @dataclass
@@ -56,14 +52,22 @@ def pair_seed(settings: PairSettings, pair: Pair) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def prepare(job: Job, pair: Pair) -> Task | SummaryRow:
-    """The pair's task, or its row: finished already, or failed reading its inputs."""
-    settings = job.settings.with_overrides(pair.overrides)
+# What a job does with a pair that failed: Job.failed (nst.shard.job), passed in rather
+# than the job itself so that this module does not import the job's.
+Failed = Callable[["Task", str, Exception], SummaryRow]
+
+
+def prepare(
+    pair: Pair, settings: PairSettings, cache: StyleTargetCache, failed: Failed
+) -> Task | SummaryRow:
+    """The pair's task, or its row: finished already, or failed reading its inputs
+    (`settings`: the job's, before the pair's overrides)."""
+    settings = settings.with_overrides(pair.overrides)
     seed = pair_seed(settings, pair)
     try:
-        targets = [(job.targets.get(style, cache), w) for style, cache, w in pair.styles]
+        targets = [(cache.get(style, path), w) for style, path, w in pair.styles]
         shas = [(sha, w) for (_, sha), w in targets]
-        regions = [[(job.targets.get(s, c), w) for s, c, w in blend] for _, blend in pair.regions]
+        regions = [[(cache.get(s, c), w) for s, c, w in blend] for _, blend in pair.regions]
         mask = None
         if pair.mask is not None:
             mask = {
@@ -76,7 +80,7 @@ def prepare(job: Job, pair: Pair) -> Task | SummaryRow:
         fp = fingerprint(settings, seed, sha256_file(pair.content), shas, mask)
         row = finished_row(pair, fp)
     except Exception as err:
-        return job.failed(Task(pair, settings, seed, "", []), "reading", err)
+        return failed(Task(pair, settings, seed, "", []), "reading", err)
     if row is not None:
         return row
     unpack = lambda blend: [(t, w) for (t, _), w in blend]  # noqa: E731
