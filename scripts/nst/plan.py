@@ -27,6 +27,7 @@ from .io import atomic_write, file_signature, write_json
 from .keys import KeyBook
 from .pairs import (
     PairSpec,
+    Styles,
     all_combinations,
     image_keys,
     list_files,
@@ -200,9 +201,7 @@ def _pair(spec: PairSpec, keys: Mapping[Path, str], style: str, results: str) ->
         "content_name": spec.content.name,
         "style_name": style_name(spec),
         "content": str(spec.content),
-        "styles": [
-            [str(p), style_cache_path(results, keys[p]), round(w, 6)] for p, w in spec.styles
-        ],
+        "styles": _entries(spec.styles, keys, results),
         "output": output,
         "record": record,
         "overrides": dict(spec.overrides),
@@ -210,11 +209,13 @@ def _pair(spec: PairSpec, keys: Mapping[Path, str], style: str, results: str) ->
     if spec.mask is None:
         return pair  # no mask keys: a plan made before masks existed reads the same
     pair["mask"] = str(spec.mask)
-    pair["regions"] = [
-        [colour, [[str(p), style_cache_path(results, keys[p]), round(w, 6)] for p, w in styles]]
-        for colour, styles in spec.regions
-    ]
+    pair["regions"] = [[colour, _entries(styles, keys, results)] for colour, styles in spec.regions]
     return pair
+
+
+def _entries(styles: Styles, keys: Mapping[Path, str], results: str) -> list[list]:
+    """A blend as the plan writes it: [image, its cache, weight] per style (Pair reads it)."""
+    return [[str(p), style_cache_path(results, keys[p]), round(w, 6)] for p, w in styles]
 
 
 def _names(folder: str) -> set[str]:
