@@ -1,7 +1,7 @@
 """How long Snakemake takes to plan a big collection, and what a cluster job pays.
 
-    .venv/bin/python bench/dry_run.py --contents 10000 --styles 10 [--shard-size auto]
-                                      [--cpu] [--dir DIR] [--profile FILE]
+    .venv/bin/python bench/dry_run.py --contents 10000 --styles 10 [--variants N]
+                                      [--shard-size auto] [--cpu] [--dir DIR] [--profile FILE]
 
 Makes tiny placeholder images (in --dir, kept and reused between runs, or in a
 temporary folder), validates them once as a real run would, then times, each with
@@ -19,7 +19,8 @@ its peak memory:
                   computed per attempt, as the workflow's own shard jobs have.  What
                   Snakemake itself costs for such a job, with nothing of this workflow.
 Planned as a GPU run (gpus_per_job: 1, shards sized for a GPU, as on a cluster)
-unless --cpu.  --profile writes a cProfile of the dry run.
+unless --cpu.  --variants N names N variants (nst.variants), each with its own style
+weight: N times the pairs.  --profile writes a cProfile of the dry run.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contents", type=int, default=10000)
     parser.add_argument("--styles", type=int, default=10)
+    parser.add_argument("--variants", type=int, default=0, help="variants of every pair")
     parser.add_argument("--shard-size", default="auto", help="a number, or auto")
     parser.add_argument("--cpu", action="store_true", help="plan CPU jobs (default: GPU jobs)")
     parser.add_argument("--dir", type=Path, help="keep the collection here between runs")
@@ -131,6 +133,7 @@ def main() -> None:
             style_dir=str(work / "style"),
             shard_size=args.shard_size if args.shard_size == "auto" else int(args.shard_size),
             gpus_per_job=0 if args.cpu else 1,
+            variants={f"v{i}": {"style_weight": 10 * (i + 1)} for i in range(args.variants)},
         )
         (work / "config.yaml").write_text(yaml.safe_dump(config))
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -160,12 +163,13 @@ def main() -> None:
         reference_s, reference_jobs = reference(work, env, REFERENCE)
         same_s, _ = reference(work, env, SAME_DIRECTIVES)
 
-    pairs = args.contents * args.styles
+    pairs = args.contents * args.styles * max(1, args.variants)
     per_job = 1000 * planned / max(1, jobs)
     per_reference_job = 1000 * reference_s / max(1, reference_jobs)
     per_same_job = 1000 * same_s / max(1, reference_jobs)
     print(
-        f"collection      {args.contents} x {args.styles} = {pairs} pairs,"
+        f"collection      {args.contents} x {args.styles}"
+        f"{f' x {args.variants} variants' if args.variants else ''} = {pairs} pairs,"
         f" shard_size {args.shard_size}, {'CPU' if args.cpu else 'GPU'} jobs"
     )
     print(f"validate, plan  {validated:.1f} s (the two jobs before any shard job)")

@@ -36,7 +36,9 @@ from .pairs import (
     style_name,
 )
 from .shards import Member, assign_shards
+from .style_settings import read_style_settings
 from .tsv import read_rows
+from .variants import Variant, from_params
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ class Pair:
     mask: str | None = None  # a label image (nst.masks); then `styles` are its regions' all
     # per colour of the mask ("rrggbb"), the styles there (image, cache, weight), or none
     regions: tuple[tuple[str, tuple[tuple[str, str, float], ...]], ...] = ()
+    variant: str | None = None  # the variant that makes it (nst.variants), if any
+
+    @property
+    def seed_key(self) -> str:
+        """"style/content": what the pair's own seed derives from, the same in every variant."""
+        return self.key if self.variant is None else self.key.partition("/")[2]
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Pair:
@@ -110,8 +118,21 @@ def manifest_path(results: str | os.PathLike, shard: str) -> str:
 
 
 def result_paths(results: str, key: str) -> tuple[str, str]:
-    """A pair's image and record."""
+    """A pair's image and record.  A variant's pair (key "variant/style/content",
+    nst.variants) keeps its results in that variant's own folder."""
+    variant = pair_variant(key)
+    if variant:
+        results, key = variant_folder(results, variant), key.partition("/")[2]
     return f"{results}/stylized/{key}.png", f"{results}/records/{key}.json"
+
+
+def pair_variant(key: str) -> str:
+    """The variant of a pair key: "" for "style/content" (keys never contain "/")."""
+    return key.partition("/")[0] if key.count("/") == 2 else ""
+
+
+def variant_folder(results: str | os.PathLike, variant: str) -> str:
+    return f"{results}/variants/{variant}"
 
 
 def candidates(config: Mapping) -> dict[str, list[str]]:
@@ -131,8 +152,9 @@ def make_plan(
 ) -> Plan:
     """The pairs of the accepted files (path -> width, height as validated), in shards of
     about `shard_size` pairs that batch together (nst.shards) at the working `size`.
-    Nothing else of the settings: changing them reruns the pair jobs, not the plan.
-    Keys come from `book` (nst.keys), which gives new names theirs."""
+    Nothing else of the settings (but the per-pair ones of the styles table and the
+    variants, which the shard files carry): changing them reruns the pair jobs, not the
+    plan.  Keys come from `book` (nst.keys), which gives new names theirs."""
     results = str(Path(config["results"]))  # normalised once; joined as strings below
     found = {role: [Path(p) for p in files] for role, files in candidates(config).items()}
     book = book or KeyBook()
@@ -144,6 +166,10 @@ def make_plan(
         keys.update(image_keys({spec.mask for spec in specs if spec.mask}))
     else:
         specs = all_combinations(found["content"], found["style"])
+    if config.get("style_settings"):  # settings per style, under the sheet's per pair
+        table = read_style_settings(config["style_settings"], Path(config["style_dir"]))
+        specs = table.apply(specs)
+    variants = from_params(config.get("variants") or []) or [None]
     usable, skipped = [], []
     for spec in specs:
         if spec.content in accepted and all(p in accepted for p, _ in spec.styles):
@@ -156,12 +182,15 @@ def make_plan(
             style = keys[spec.styles[0][0]]
         else:  # a blend or a mask: its own folder, kept apart from style files (nst.keys)
             style = book.blend(style_name(spec), pair_style_key(spec, keys))
-        pair = _pair(spec, keys, style, results)
-        pairs[pair["key"]] = pair
         for path, _ in spec.styles:
             styles[keys[path]] = str(path)
-        group = batch_group(accepted[spec.content], size, pair["overrides"].get("steps"))
-        members.append(Member(pair["key"], keys[spec.content], group))
+        for variant in variants:
+            if variant is not None and not variant.includes(spec.content.name):
+                continue
+            pair = _pair(spec, keys, style, results, variant)
+            pairs[pair["key"]] = pair
+            group = batch_group(accepted[spec.content], size, pair["overrides"].get("steps"))
+            members.append(Member(pair["key"], keys[spec.content], group))
     # Without a sheet every combination of accepted files is made: nothing is "skipped".
     skipped = skipped if config.get("pairs") else []
     return Plan(pairs, assign_shards(members, shard_size), styles, skipped)
@@ -193,11 +222,14 @@ def style_set_name(caches: Collection[str]) -> str:
 
 # Called once per pair (100,000 in a big run): plain string joins, not pathlib, which
 # costs more than everything else here.
-def _pair(spec: PairSpec, keys: Mapping[Path, str], style: str, results: str) -> dict:
-    content = keys[spec.content]
-    output, record = result_paths(results, f"{style}/{content}")
+def _pair(
+    spec: PairSpec, keys: Mapping[Path, str], style: str, results: str, variant: Variant | None
+) -> dict:
+    key = f"{style}/{keys[spec.content]}"
+    key = key if variant is None else f"{variant.name}/{key}"
+    output, record = result_paths(results, key)
     pair = {
-        "key": f"{style}/{content}",
+        "key": key,
         "content_name": spec.content.name,
         "style_name": style_name(spec),
         "content": str(spec.content),
@@ -206,6 +238,9 @@ def _pair(spec: PairSpec, keys: Mapping[Path, str], style: str, results: str) ->
         "record": record,
         "overrides": dict(spec.overrides),
     }
+    if variant is not None:  # absent without variants: plans read as before them
+        pair["overrides"].update(variant.changes)
+        pair["variant"] = variant.name
     if spec.mask is None:
         return pair  # no mask keys: a plan made before masks existed reads the same
     pair["mask"] = str(spec.mask)

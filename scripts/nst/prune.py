@@ -25,7 +25,8 @@ from .plan import (
     style_set_path,
 )
 
-FOLDERS = ("stylized", "records", "cache/style_targets", "cache/style_sets", "shards")
+# variants/<name>/ holds a variant's stylized/ and records/ (nst.plan.result_paths).
+FOLDERS = ("stylized", "records", "variants", "cache/style_targets", "cache/style_sets", "shards")
 
 
 def owned(results: str) -> set[str]:
@@ -54,8 +55,8 @@ def size_of(paths: Iterable[str]) -> int:
 
 
 def remove(paths: Iterable[str], results: str | os.PathLike) -> int:
-    """Delete these files, then the folders of stylized/ and records/ left empty;
-    returns how many files were deleted (one already gone is not an error)."""
+    """Delete these files, then the folders of stylized/, records/ and variants/ left
+    empty; returns how many files were deleted (one already gone is not an error)."""
     removed = 0
     for path in paths:
         try:
@@ -67,13 +68,19 @@ def remove(paths: Iterable[str], results: str | os.PathLike) -> int:
         for style in Path(results, folder).glob("*/"):
             if not any(style.iterdir()):
                 style.rmdir()
+    for parent, _, _ in os.walk(Path(results, "variants"), topdown=False):
+        if not os.listdir(parent):
+            os.rmdir(parent)  # a variant's style folder, then the variant, once empty
     return removed
 
 
 def forget_gone_names(book: KeyBook, results: str, listed: dict[str, Iterable[str]]) -> int:
     """Forget the keys of files no longer listed (role -> paths in its folder) and of
     blends no current pair uses; returns how many names were forgotten."""
-    styles = {key.split("/", 1)[0] for shard in read_shard_keys(results).values() for key in shard}
+    # "style/content", or "variant/style/content"
+    styles = {
+        key.rsplit("/", 2)[-2] for shard in read_shard_keys(results).values() for key in shard
+    }
     blends = [name for name, key in book.entries["blend"].items() if key in styles]
     gone = book.keep_only("blend", blends)
     for role, paths in listed.items():

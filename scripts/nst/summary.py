@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .io import remove_stale_parts
+from .plan import pair_variant
 from .row import SUMMARY_COLUMNS
 from .tsv import read_rows, write_table
 
@@ -35,12 +36,17 @@ def write_summary(
     remove_stale_parts([summary, failed])  # left by a summary job killed half-way
     rows = sorted(
         (row for path in manifests for row in read_rows(path)),
-        key=lambda row: (row.get("style", ""), row.get("content", "")),
+        key=lambda row: (row.get("style", ""), row.get("content", ""), row.get("pair", "")),
     )
     bad = [row for row in rows if row.get("status") != "ok"]
+    for row in rows:
+        row["variant"] = pair_variant(row.get("pair", ""))
+    tables = [(summary, SUMMARY_COLUMNS, rows), (failed, FAILED_COLUMNS, bad)]
+    if any(row["variant"] for row in rows):  # only then: without, the tables read as before
+        tables = [(path, [cols[0], "variant", *cols[1:]], part) for path, cols, part in tables]
     try:
-        write_table(summary, SUMMARY_COLUMNS, rows)
-        write_table(failed, FAILED_COLUMNS, bad)
+        for path, columns, part in tables:
+            write_table(path, columns, part)
     except OSError as err:
         if err.errno != errno.ENOSPC:
             raise

@@ -22,6 +22,13 @@ from nst.plan import (
     style_set_path,
 )
 from nst.settings import PairSettings
+from nst.style_settings import read_style_settings
+from nst.variants import (
+    VariantError,
+    check_contents,
+    to_params as variants_to_params,
+    variants_from_config,
+)
 from nst.weights import WeightsError
 
 RESULTS = Path(config["results"])
@@ -181,6 +188,20 @@ if not workflow.remote_exec:
             raise WorkflowError(str(err)) from None
         masks = sorted({str(spec.mask) for spec in SHEET if spec.mask})
         MASK_LISTING = listing_signature(masks) if masks else ""
+    if config["style_settings"]:
+        try:
+            read_style_settings(config["style_settings"], Path(config["style_dir"]))
+        except SheetError as err:
+            raise WorkflowError(str(err)) from None
+
+# Variants (nst.variants): each a set of per-pair settings with its own results folder.
+try:
+    VARIANT_LIST = variants_from_config(config)
+    if not workflow.remote_exec:
+        check_contents(VARIANT_LIST, {Path(p).name for p in CANDIDATES["content"]})
+except VariantError as err:
+    raise WorkflowError(str(err)) from None
+VARIANTS = {variant.name: dict(variant.changes) for variant in VARIANT_LIST}
 
 _indexes = {}
 

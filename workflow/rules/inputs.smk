@@ -35,6 +35,7 @@ checkpoint plan_shards:
     input:
         accepted=rules.validate_inputs.output.accepted,
         sheet=[config["pairs"]] if config["pairs"] else [],
+        style_settings=[config["style_settings"]] if config["style_settings"] else [],
     output:
         index=RESULTS / "plan" / "index.json",
     log:
@@ -44,8 +45,18 @@ checkpoint plan_shards:
         "../envs/nst.yaml"
     params:
         inputs={
-            key: config[key]
-            for key in ("content_dir", "style_dir", "mask_dir", "pairs", "results")
+            **{
+                key: config[key]
+                for key in (
+                    "content_dir",
+                    "style_dir",
+                    "mask_dir",
+                    "pairs",
+                    "style_settings",
+                    "results",
+                )
+            },
+            "variants": variants_to_params(VARIANT_LIST),
         },
         # A mask edited in place replans (its pairs' shards rerun, those pairs redo).
         masks=MASK_LISTING,

@@ -85,12 +85,13 @@ class ShardRunner:
         job.log(counts)
         job.console.say(counts)
         job.console.now(f"reading {len(pending)} photos")
-        loaded = []
+        loaded, photos = [], {}  # a photo's styles and variants share its one decoding
         for task in pending:
             try:
-                content = load_image(
-                    task.pair.content, task.settings.size, max_megapixels=job.max_megapixels
-                )
+                photo = (task.pair.content, task.settings.size)
+                if photo not in photos:
+                    photos[photo] = load_image(*photo, max_megapixels=job.max_megapixels)
+                content = photos[photo]
                 if task.pair.mask is not None:
                     colours = [colour for colour, _ in task.pair.regions]
                     hw = tuple(content.shape[-2:])

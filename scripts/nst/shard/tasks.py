@@ -48,7 +48,7 @@ def pair_seed(settings: PairSettings, pair: Pair) -> int:
     """The pair's own seed: given in the sheet, else derived from the run seed and the pair."""
     if "seed" in pair.overrides:
         return int(pair.overrides["seed"])
-    digest = hashlib.sha256(f"{settings.seed}:{pair.key}".encode()).digest()
+    digest = hashlib.sha256(f"{settings.seed}:{pair.seed_key}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
 
 
