@@ -25,4 +25,13 @@ with job_log(sm.log[0]) as log:
         workers=sm.threads,
     )
     run = RunTables(failed=sm.input.failed, rejected=sm.input.rejected, masks=p.mask_dir)
-    build_gallery(sm.input.summary, sm.input.accepted, p.results, layout, options, log=log, run=run)
+    build_gallery(
+        sm.input.summary,
+        sm.input.accepted,
+        p.results,
+        layout,
+        options,
+        log=log,
+        run=run,
+        variants=p.variants,
+    )

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import pytest
 from PIL import Image
 from test_gallery import FULL_SIZE, build, make_results
+from test_gallery_compare import VARIANTS, build_variants, make_variant_results
 
 from nst.gallery import RunTables
 from nst.row import SUMMARY_COLUMNS
@@ -277,3 +278,59 @@ def test_a_masked_pairs_detail_view_lays_its_mask_over_the_photo(tmp_path):
             page.locator("#v-overlay").wait_for(state="hidden")
         finally:
             browser.close()
+
+
+def test_compare_variants_in_headless_chromium(tmp_path):
+    """With variants: the grid's detail view names the variant and its changes, and the
+    compare pages open from the front page with every variant's image loaded."""
+    from playwright.sync_api import sync_playwright
+
+    binary = chromium()
+    contents = ["photo 0.png", "a#b%c d.png", "p2.png"]
+    make_variant_results(tmp_path, VARIANTS, contents, ["wave.jpg", "starry night.jpg"])
+    build_variants(tmp_path, VARIANTS, rows_per_page=2)
+    gallery = tmp_path / "results" / "gallery"
+    shots = tmp_path / "results" / "screenshots"
+    shots.mkdir()
+    problems = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on("requestfailed", lambda r: problems.append(f"failed request {r.url}"))
+            page.goto((gallery / "index.html").as_uri())
+            page.locator('a.pair[data-pair="strong/wave/a#b%c d"]').click()
+            page.locator("#viewer").wait_for(state="visible")
+            assert "variant\tstrong: style_weight=20" in page.locator("#v-table").inner_text()
+            assert "wave.jpg · strong" in page.locator("#v-title").inner_text()
+            page.keyboard.press("Escape")
+
+            page.get_by_role("link", name="Compare variants").click()
+            page.wait_for_url("**/compare.html")
+            listed = page.locator("table.variants").inner_text()
+            assert all(name in listed for name in VARIANTS) and "style_weight=20" in listed
+            page.locator("a.style", has_text="wave.jpg").click()
+            page.wait_for_url("**/compare-1-wave.html")
+            images = load_every_thumbnail(page)
+            broken = [i["src"] for i in images if i["width"] == 0]
+            assert not broken, f"thumbnails that did not load: {broken}"
+            pairs = [i["src"] for i in images if "/stylized/" in i["src"]]
+            assert sorted(p.split("/")[3] for p in pairs) == sorted(list(VARIANTS) * 2)
+            assert len(images) == 2 + len(pairs)  # and the two photos' own thumbnails
+            header = page.locator("thead").inner_text()
+            assert "style_weight=20" in header and "as configured" in header
+            page.screenshot(path=shots / "gallery-compare.png", full_page=True)
+            keep(shots / "gallery-compare.png")
+            page.locator("a[rel=next]").click()  # the third photo (photo 0), on page 2
+            page.wait_for_url("**/compare-2-wave.html")
+            images = load_every_thumbnail(page)
+            assert len(images) == 1 + len(VARIANTS) and all(i["width"] > 0 for i in images)
+            page.locator("td a.full").first.click()  # the full image
+            page.wait_for_url("**/variants/base/stylized/wave/photo%200.png")
+            full = page.eval_on_selector("img", "e => [e.naturalWidth, e.naturalHeight]")
+            assert tuple(full) == FULL_SIZE
+        finally:
+            browser.close()
+    assert not problems, f"console errors: {problems}"

@@ -53,5 +53,6 @@ rule gallery:
         thumb_quality=config["gallery"]["thumbnail_quality"],
         rows_per_page=config["gallery"]["contents_per_page"],
         styles_per_page=config["gallery"]["styles_per_page"],
+        variants=VARIANTS,
     script:
         "../../scripts/gallery.py"

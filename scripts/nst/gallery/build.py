@@ -10,6 +10,7 @@ Layout of results/gallery/ (the first five are the rule's declared outputs):
     style-plots/{style}.png          per style: loss / time / loss-reduction histograms
     contact-sheets/{style}.png       per style: content | stylised montage
     assets/                          the cache: thumbs/..., curves/..., manifest.json
+    compare.html, compare-*.html     with variants only: each style's variants side by side
 
 Thumbnails and per-pair loss curves are cached (cache.py): only new or changed
 images and records are rendered.  Pages, sheets and plots are redrawn on every
@@ -26,13 +27,13 @@ import errno
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..io import atomic_write, fitting_key
 from ..run_report import read_outcome
-from . import html, plots, sheets, thumbs
+from . import compare, html, plots, sheets, thumbs
 from .cache import DerivedCache, Job, SyncStats
 from .model import Cell, Collection, Entry, load_collection
 
@@ -104,7 +105,8 @@ class BuildReport:
 
 def thumb_target(kind: str, key: str, suffix: str) -> str:
     """Cache path of a thumbnail: originals by file name (shortened like a key when too
-    long to take a suffix), pairs by "style/content" (keys, short enough already)."""
+    long to take a suffix), pairs by their key, "style/content" or with variants
+    "variant/style/content" (keys, short enough already)."""
     if kind == "pair":
         return f"thumbs/stylized/{key}{suffix}"
     return f"thumbs/{kind}/{fitting_key(key)}{suffix}"
@@ -172,10 +174,12 @@ def build_gallery(
     options: Options = Options(),
     log: Callable[[str], None] = print,
     run: RunTables = RunTables(),
+    variants: Mapping[str, Mapping] | None = None,
 ) -> BuildReport:
+    """`variants`: the config's variants, name -> the settings it changes, in order."""
     _remove_temporaries(layout)
     try:
-        return _build(summary, accepted, results, layout, options, log, run)
+        return _build(summary, accepted, results, layout, options, log, run, variants)
     except OSError as err:
         if err.errno != errno.ENOSPC:
             raise
@@ -193,9 +197,10 @@ def _build(
     options: Options,
     log: Callable[[str], None],
     run: RunTables,
+    variants: Mapping[str, Mapping] | None = None,
 ) -> BuildReport:
     started = time.perf_counter()
-    collection = load_collection(summary, accepted, results, run.masks)
+    collection = load_collection(summary, accepted, results, run.masks, variants)
     log(
         f"{len(collection.cells)} pairs: {len(collection.contents)} contents x "
         f"{len(collection.styles)} styles"
@@ -261,6 +266,11 @@ def _build(
     pages = html.paginate(collection, options.rows_per_page, options.styles_per_page)
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime())
     outcome = read_outcome(summary, run.rejected) if run.rejected else None
+    page_for = html.page_of(collection, options.rows_per_page, options.styles_per_page)
+    compared = compare.write_compare(
+        collection, folder, links, page_for, options.rows_per_page, options.title
+    )
+    _clear_stale(folder, compared, compare.PATTERN)
     for page in reversed(pages):  # index.html (the declared output) last
         text = html.render_page(
             collection,
@@ -270,12 +280,12 @@ def _build(
             options.title,
             stamp,
             run=outcome if page.number == 1 else None,
+            compare=compare.INDEX if compared else None,
         )
         with atomic_write(folder / page.file, "w") as handle:
             handle.write(text)
     with atomic_write(folder / "contents.html", "w") as handle:
         handle.write(html.render_contents(collection, pages, options.title))
-    page_for = html.page_of(collection, options.rows_per_page, options.styles_per_page)
     with atomic_write(folder / "review.html", "w") as handle:
         handle.write(html.render_review(collection, page_for, links, options.title))
     _clear_stale(folder, {p.file for p in pages}, "page-*.html")

@@ -114,9 +114,12 @@ DETAILS = [
 ]
 
 
-def details(cell: Cell) -> list[list[str]]:
+def details(cell: Cell, changes: str = "") -> list[list[str]]:
+    """The detail view's rows; `changes`: what the cell's variant changes (model.Entry)."""
     row = cell.row
     out = [["content", row.get("content", cell.content)], ["style", row.get("style", cell.style)]]
+    if cell.variant:
+        out.append(["variant", f"{cell.variant}: {changes}"])
     for label, column in DETAILS:
         if column is None:
             value = f"{row.get('width', '')} x {row.get('height', '')}" if row.get("width") else ""
@@ -129,9 +132,11 @@ def details(cell: Cell) -> list[list[str]]:
     return out
 
 
-def hover_text(cell: Cell) -> str:
+def hover_text(cell: Cell, changes: str = "") -> str:
     row = cell.row
     lines = [f"{row.get('style', cell.style)} x {row.get('content', cell.content)}"]
+    if cell.variant:
+        lines.append(f"variant {cell.variant}: {changes}")
     if row.get("status") != "ok" or cell.image is None:
         lines.append(f"{row.get('status') or 'missing'}: {row.get('message') or 'no image'}")
     lines.append(
@@ -175,7 +180,7 @@ def _thumb(thumb: tuple[str, int, int] | None, alt: str, eager: bool) -> dict | 
     return {"src": src, "width": width, "height": height, "alt": alt, "lazy": not eager}
 
 
-def _pager(page: Page, total: int) -> dict | None:
+def _pager(page: Page, total: int, file: Callable[[int], str] = page_file) -> dict | None:
     """First, last and two pages either side of this one, with gaps; None for one page."""
     if total == 1:
         return None
@@ -184,16 +189,14 @@ def _pager(page: Page, total: int) -> dict | None:
     for number in sorted({1, total, *range(max(1, n - 2), min(total, n + 2) + 1)}):
         if number - previous > 1:
             items.append({"gap": True})
-        items.append(
-            {"gap": False, "number": number, "file": page_file(number), "current": number == n}
-        )
+        items.append({"gap": False, "number": number, "file": file(number), "current": number == n})
         previous = number
     return {
         "number": n,
         "total": total,
         "numbers": items,
-        "previous": page_file(n - 1) if n > 1 else None,
-        "next": page_file(n + 1) if n < total else None,
+        "previous": file(n - 1) if n > 1 else None,
+        "next": file(n + 1) if n < total else None,
     }
 
 
@@ -225,13 +228,13 @@ def cell_view(cell: Cell, style: Entry, content: Entry, links: Links, eager: boo
         "pair": cell.pair,
         "ok": cell.ok,
         "title": title,
-        "hover": hover_text(cell),
+        "hover": hover_text(cell, style.changes),
         "status": "image missing" if status == "ok" else status,  # shown in failed cells
         "style_score": fmt(cell.row.get("style_score")),  # what the page's filter compares
         "content_score": fmt(cell.row.get("content_score")),
         "thumb": _thumb(links.thumb("pair", cell.pair), title, eager) if cell.ok else None,
         "full": links.original(cell.image) if cell.ok else None,
-        "rows": details(cell),
+        "rows": details(cell, style.changes),
         "curve": links.curve(cell),
         "record": links.record(cell),
         "overlay": _overlay(cell, content, links),
@@ -258,8 +261,10 @@ def render_page(
     title: str,
     stamp: str,
     run: Outcome | None = None,
+    compare: str | None = None,
 ) -> str:
-    """A grid page; `run`, on the front page: the run's outcome, as the console ends with."""
+    """A grid page; `run`, on the front page: the run's outcome, as the console ends with;
+    `compare`: the variants' compare page (compare.py), when there are variants."""
     styles = [
         {
             "name": style.name,
@@ -294,6 +299,7 @@ def render_page(
         overview=links.overview,
         summary=links.summary,
         run=run,
+        compare=compare,
         failed_link=links.failed,
         rejected_link=links.rejected,
         pager_links=_pager(page, pages),
@@ -343,7 +349,8 @@ def render_review(
 
     def item(cell: Cell) -> dict:
         row = cell.row
-        name = f"{row.get('style', cell.style)} × {row.get('content', cell.content)}"
+        style = row.get("style", cell.style) + (f" · {cell.variant}" if cell.variant else "")
+        name = f"{style} × {row.get('content', cell.content)}"
         return {
             "name": name,
             "page": page_for(cell.style, cell.content),
