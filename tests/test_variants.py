@@ -114,7 +114,7 @@ def test_params_round_trip():
     "config, says",
     [
         ({"variants": {"fine": {"size": 512}}}, "size cannot change per variant"),
-        ({"variants": {"fine": {"size": 512}}}, "--config results=results-512 size=512"),
+        ({"variants": {"fine": {"size": 512}}}, "with them and another `results:` folder"),
         ({"variants": {"a/b": {}}}, "a variant's name is a folder name"),
         ({"variants": {"x": {"style_weight": "lots"}}}, "style_weight 'lots' is not a number"),
         ({"variants": {"x": {"preserve_color": "red"}}}, "use none, luminance or histogram"),

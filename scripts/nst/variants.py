@@ -89,8 +89,8 @@ def _variant(name: str, body: dict, what: str) -> Variant:
     if unknown:
         raise VariantError(
             f"{what}: {', '.join(unknown)} cannot change per variant; a variant may set "
-            f"{', '.join(PAIR_OVERRIDES)} and contents.  For other settings run the collection "
-            "into another results folder, e.g. `snakemake --config results=results-512 size=512`"
+            f"{', '.join(PAIR_OVERRIDES)} and contents.  For other settings, run the collection "
+            "again with them and another `results:` folder in config.yaml"
         )
     try:
         changes = _overrides({key: str(value) for key, value in body.items()})

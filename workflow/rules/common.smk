@@ -10,12 +10,11 @@ from nst import preflight, resources
 from nst.gpus import visible_gpus
 from nst.io import listing_signature, write_json
 from nst.keys import key_book_path
+from nst.missing import mark_out_of_date, missing_results
 from nst.pairs import SheetError, read_sheet
 from nst.plan import (
     candidates,
     manifest_path,
-    mark_out_of_date,
-    missing_results,
     read_index,
     shard_plan_path,
     style_cache_path,
