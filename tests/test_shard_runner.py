@@ -120,3 +120,33 @@ def test_bf16_runs_end_in_fp32_and_record_the_precision(shard_setup):
     rows = runner(replace(settings, precision="bf16"), weights).run(pairs[:1]).rows
     assert rows[0].status == "ok" and rows[0].precision == "bf16"
     assert rows[0].total_loss < rows[0].initial_loss
+
+
+def test_a_photos_variants_decode_it_once_and_differ_by_their_settings_only(
+    shard_setup, tmp_path, monkeypatch
+):
+    from nst.shard import runner as runner_module
+
+    settings, pairs, weights, _ = shard_setup
+    base = pairs[0]
+    variants = [
+        replace(
+            base,
+            key=f"{name}/{base.key}",
+            variant=name,
+            output=str(tmp_path / name / "c0.png"),
+            record=str(tmp_path / name / "c0.json"),
+            overrides=changes,
+        )
+        for name, changes in (("same", {}), ("strong", {"style_weight": 1e4}))
+    ]
+    decoded, real = [], runner_module.load_image
+    monkeypatch.setattr(
+        runner_module, "load_image", lambda *a, **k: decoded.append(a[0]) or real(*a, **k)
+    )
+    assert runner(settings, weights).run(variants).ok == 2
+    assert decoded == [base.content]  # one decoding for the photo's two variants
+    runner(settings, weights).run([base])
+    same, strong = (load_image(v.output) for v in variants)
+    assert (same == load_image(base.output)).all()  # a variant without changes: the pair
+    assert not (strong == same).all()
