@@ -152,15 +152,14 @@ def style_name(spec: PairSpec) -> str:
     return f"{spec.mask.name}: {'; '.join(names)}"
 
 
-def read_sheet(
-    sheet: str | os.PathLike, content_dir: Path, style_dir: Path, mask_dir: Path | None = None
-) -> list[PairSpec]:
-    """Parse and check a pairs sheet; raise SheetError listing every bad row."""
-    import pandas as pd  # here: pair jobs import this module and never read a sheet
+def read_user_table(path: str | os.PathLike, what: str, error: type[SheetError]):
+    """A TSV a user wrote (the pairs sheet, the styles table) as a table of strings, empty
+    cells empty; `error` names the file when it cannot be read."""
+    import pandas as pd  # here: pair jobs import this module and never read a table
 
     try:
-        table = pd.read_csv(
-            sheet,
+        return pd.read_csv(
+            path,
             sep="\t",
             dtype=str,
             comment="#",
@@ -168,8 +167,15 @@ def read_sheet(
             keep_default_na=False,
             encoding="utf-8-sig",  # spreadsheets often start the file with a BOM
         )
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise SheetError(f"pairs sheet {sheet}: cannot be read as TSV ({err})") from None
+    except (OSError, ValueError) as err:  # pandas' parser, decoding and empty-file errors
+        raise error(f"{what} {path}: cannot be read as TSV ({err})") from None
+
+
+def read_sheet(
+    sheet: str | os.PathLike, content_dir: Path, style_dir: Path, mask_dir: Path | None = None
+) -> list[PairSpec]:
+    """Parse and check a pairs sheet; raise SheetError listing every bad row."""
+    table = read_user_table(sheet, "pairs sheet", SheetError)
     missing = {"content", "style"} - set(table.columns)
     unknown = set(table.columns) - {"content", "style", "mask", *PAIR_OVERRIDES}
     if missing or unknown:

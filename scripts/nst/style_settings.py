@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .pairs import PairSpec, SheetError, Styles, _overrides, _parse_styles, _rounded
+from .pairs import (
+    PairSpec,
+    SheetError,
+    Styles,
+    _overrides,
+    _parse_styles,
+    _rounded,
+    read_user_table,
+)
 from .settings import PAIR_OVERRIDES
 
 
@@ -64,20 +72,7 @@ def read_style_settings(path: str | os.PathLike, style_dir: Path) -> StyleTable:
 
     Rows are numbered as pairs.read_sheet numbers them (the header is row 1), so that
     both files' messages read alike."""
-    import pandas as pd  # here: pair jobs import nst modules and never read a table
-
-    try:
-        table = pd.read_csv(
-            path,
-            sep="\t",
-            dtype=str,
-            comment="#",
-            skip_blank_lines=True,
-            keep_default_na=False,
-            encoding="utf-8-sig",  # spreadsheets often start the file with a BOM
-        )
-    except (OSError, ValueError) as err:  # pandas' parser, decoding and empty-file errors
-        raise StyleSettingsError(f"styles table {path}: cannot be read as TSV ({err})") from None
+    table = read_user_table(path, "styles table", StyleSettingsError)
     allowed = ("style", *PAIR_OVERRIDES)
     unknown = sorted(set(table.columns) - set(allowed))
     if "style" not in table.columns or unknown:
