@@ -40,6 +40,11 @@ from nst.outcome import TOTAL  # noqa: E402
 from nst.quality import Judge  # noqa: E402
 
 OUT = REPO / "bench" / "out" / "time_to_quality"
+# A cached run is redone when the code that makes it changes.
+OPTIMISER_SOURCES = [
+    REPO / "scripts" / "nst" / f"{name}.py"
+    for name in ("descent", "lbfgs", "losses", "pyramid", "stopping")
+]
 REFERENCE_STEPS = 300
 
 
@@ -99,7 +104,7 @@ class Pair:
 
     def key(self, spec: Spec) -> str:
         digest = hashlib.sha256()
-        for path in (self.content_path, self.style_path):
+        for path in (self.content_path, self.style_path, *OPTIMISER_SOURCES):
             digest.update(path.read_bytes())
         digest.update(json.dumps([self.size, asdict(spec), self.info.key]).encode())
         return digest.hexdigest()[:16]

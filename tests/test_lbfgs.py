@@ -84,10 +84,10 @@ def test_converges_to_float32_precision():
     assert torch.isfinite(x).all()
 
 
-def test_an_overshooting_step_is_halved_and_nan_is_survived():
+def test_an_overshooting_step_is_shortened_and_nan_is_survived():
     # f(x) = |x|^2 / 2 with a learning rate of 3: every full step overshoots to the
     # other side of the minimum.  Plain L-BFGS would oscillate; here each overshoot
-    # is undone and the step halved, so the accepted losses only go down.
+    # is undone and a shorter step retried, so the accepted losses only go down.
     x = torch.tensor([[0.01, 0.0], [1.0, 1.0]], requires_grad=True)
     opt = BatchedLBFGS(x, lr=3.0, history_size=3)
     evaluated, accepted = [], []
@@ -121,6 +121,27 @@ def test_an_overshooting_step_is_halved_and_nan_is_survived():
     for _ in range(10):
         opt.step(nan_once)
     torch.testing.assert_close(y.detach(), torch.tensor([[0.5], [0.5]]), atol=1e-4, rtol=0)
+
+
+def test_a_huge_overshoot_costs_a_few_evaluations_not_one_per_halving():
+    # A quartic with a learning rate of 1e6: the first quasi-Newton step overshoots
+    # by about 2^20, as the first step of a style transfer does.  Halving took 16
+    # evaluations to get back under the start's loss; the quadratic retry takes 4.
+    x = torch.ones(2, 8, requires_grad=True)
+    opt = BatchedLBFGS(x, lr=1e6, history_size=5)
+
+    def closure():
+        x.grad = None
+        loss = (x**4).sum(1) + (x**2).sum(1)
+        loss.sum().backward()
+        return loss.detach()
+
+    start = opt.step(closure)
+    evaluations = 1
+    while not (opt.step(closure) < start).all():
+        evaluations += 1
+    assert evaluations <= 5
+    assert (opt.loss < start).all()  # the accepted loss, where the next step starts
 
 
 def two_loop(slots: list, history: int, g: torch.Tensor) -> torch.Tensor:
