@@ -62,14 +62,17 @@ class Spec:
     line_search: bool = False  # torch's LBFGS with strong-Wolfe (evaluations counted)
 
 
-def defaults() -> Spec:
-    """The workflow's defaults, read where they live (the config schema)."""
+def schema_default(key: str):
+    """A workflow default, read where it lives (the config schema)."""
     import yaml
 
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    props = schema["properties"]
+    return schema["properties"][key]["default"]
+
+
+def defaults() -> Spec:
     keys = ("steps", "pyramid_gain", "stop_tolerance", "stop_window", "lbfgs_history")
-    return Spec(**{k: props[k]["default"] for k in keys})
+    return Spec(**{k: schema_default(k) for k in keys})
 
 
 def candidates(chosen: Spec) -> dict[str, Spec]:
@@ -91,9 +94,9 @@ def candidates(chosen: Spec) -> dict[str, Spec]:
 
 
 class Pair:
-    def __init__(self, content: Path, style: Path, size: int, net, info, device):
+    def __init__(self, content: Path, style: Path, size: int, net, info, pooling: str, device):
         self.content_path, self.style_path, self.size = content, style, size
-        self.net, self.info, self.device = net, info, device
+        self.net, self.info, self.pooling, self.device = net, info, pooling, device
         self.content = load_image(content, size)[None].to(device)
         self.name = f"{content.stem} x {style.stem} @{size}"
 
@@ -106,7 +109,8 @@ class Pair:
         digest = hashlib.sha256()
         for path in (self.content_path, self.style_path, *OPTIMISER_SOURCES):
             digest.update(path.read_bytes())
-        digest.update(json.dumps([self.size, asdict(spec), self.info.key]).encode())
+        what = [self.size, asdict(spec), self.info.key, self.pooling]
+        digest.update(json.dumps(what).encode())
         return digest.hexdigest()[:16]
 
     def weights(self) -> LossWeights:
@@ -257,22 +261,21 @@ def main() -> None:
 
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    info = network("vgg19")
-    net = build_backbone(info, info.default_file(), [*info.content_layers, *info.style_layers]).to(
-        device
-    )
+    info, pooling = network("vgg19"), schema_default("pooling")
+    layers = [*info.content_layers, *info.style_layers]
+    net = build_backbone(info, info.default_file(), layers, pooling).to(device)
     photos = sorted(p for p in (args.data / "content").iterdir() if p.suffix in (".png", ".jpg"))
     styles = sorted(p for p in (args.data / "style").iterdir() if p.suffix in (".png", ".jpg"))
     combos = [(c, s) for c in photos for s in styles][: args.pairs or None]
     chosen = defaults()
     print(
-        f"defaults: {chosen}\n"
+        f"defaults: {chosen}, {pooling} pooling\n"
         f"work in full-size steps; loss and scores against the reference ({device})"
     )
     works, losses, sheet = [], [], []
     for size in args.sizes:
         for index, (content, style) in enumerate(combos):
-            pair = Pair(content, style, size, net, info, device)
+            pair = Pair(content, style, size, net, info, pooling, device)
             ref = run(pair, Spec())
             print(
                 f"\n{pair.name}: reference loss {ref['final']:.5g}, "
