@@ -17,6 +17,7 @@ lines are the defaults (config.yaml) against the reference over every pair and s
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -62,12 +63,17 @@ class Spec:
     line_search: bool = False  # torch's LBFGS with strong-Wolfe (evaluations counted)
 
 
-def schema_default(key: str):
-    """A workflow default, read where it lives (the config schema)."""
+@functools.cache
+def _schema_properties() -> dict:
     import yaml
 
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    return schema["properties"][key]["default"]
+    return schema["properties"]
+
+
+def schema_default(key: str):
+    """A workflow default, read where it lives (the config schema)."""
+    return _schema_properties()[key]["default"]
 
 
 def defaults() -> Spec:

@@ -13,9 +13,10 @@ strokes) slowly, because the Gram losses curve far more along fine-scale
 directions.  A coarse coefficient moves a whole area at once.  The gain sets how
 much: upsampling by 2^k spreads a coefficient over 4^k pixels, so level k's
 effective step is (4 gain^2)^k times a pixel's; gain 0.5 treats every level like a
-pixel, gain 1 favours the coarsest levels by orders of magnitude.  The value in
-between that reached the reference loss for the least work is the catalog's
-default (measured in docs/performance.md, "Steps per pair").
+pixel, gain 1 favours the coarsest levels by orders of magnitude.  The value
+that, with the per-pair stop, kept every sample pair within 1% of the
+reference loss for the least work is the config schema's default (measured in
+docs/performance.md, "Steps per pair").
 
 Where the optimisation starts does not depend on how the start image is split
 into levels (the gradient with respect to v is the same wherever v is), so
