@@ -47,13 +47,18 @@ SHARDS = sorted(p[:-4] for p in __import__("os").listdir("manifests"))
 rule all:
     input: expand("done/{shard}", shard=SHARDS)
 """
-REFERENCE = ONE_JOB_PER_MANIFEST + """
+REFERENCE = (
+    ONE_JOB_PER_MANIFEST
+    + """
 rule job:
     input: "manifests/{shard}.tsv"
     output: "done/{shard}"
     shell: "touch {output}"
 """
-SAME_DIRECTIVES = ONE_JOB_PER_MANIFEST + """
+)
+SAME_DIRECTIVES = (
+    ONE_JOB_PER_MANIFEST
+    + """
 rule style_set:
     input: "weights.bin"
     output: "style_set.json"
@@ -78,6 +83,7 @@ rule job:
     params: settings={"size": 384, "steps": 300, "layers": ["conv1_1", "conv2_1"]}
     script: "job.py"
 """
+)
 
 
 def timed(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:

@@ -41,9 +41,7 @@ def run(backbone: str, size: int, steps: int, precision: str) -> tuple[float, fl
     info = network(backbone)
     net = build_backbone(info, info.default_file(), [*info.content_layers, *info.style_layers])
     content = load_image(REPO / "data/content/chelsea.png", size)[None]
-    grams = style_targets.compute(
-        net, STYLE, list(info.style_layers), [size], torch.device("cpu")
-    )
+    grams = style_targets.compute(net, STYLE, list(info.style_layers), [size], torch.device("cpu"))
     grams = {k.split("/")[1]: v[None] for k, v in grams.items()}
     ones = torch.ones(1)
     weights = LossWeights(ones, ones * info.style_weight, ones * info.tv_weight)

@@ -17,6 +17,7 @@ lines are the defaults (config.yaml) against the reference over every pair and s
 from __future__ import annotations
 
 import argparse
+import ast
 import functools
 import hashlib
 import json
@@ -41,7 +42,8 @@ from nst.outcome import TOTAL  # noqa: E402
 from nst.quality import Judge  # noqa: E402
 
 OUT = REPO / "bench" / "out" / "time_to_quality"
-# A cached run is redone when the code that makes it changes.
+# A cached run is redone when the code that makes it changes (its code, not its
+# comments or docstrings: a run costs minutes, see code_digest).
 OPTIMISER_SOURCES = [
     REPO / "scripts" / "nst" / f"{name}.py"
     for name in ("descent", "lbfgs", "losses", "pyramid", "stopping")
@@ -61,6 +63,17 @@ class Spec:
     coarse: tuple[tuple[float, int], ...] = ()  # (fraction of the size, steps) before it
     blur: float = 0.0  # init: the content blurred by this sigma (px at full size)
     line_search: bool = False  # torch's LBFGS with strong-Wolfe (evaluations counted)
+
+
+def code_digest(path: Path) -> bytes:
+    """The module's code without comments and docstrings (its AST, docstrings dropped)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).digest()
 
 
 @functools.cache
@@ -89,8 +102,10 @@ def candidates(chosen: Spec) -> dict[str, Spec]:
     return {
         "stop on pixels": plain_stop,
         "pyramid, no stop": pyramid,
-        "pyramid gain 0.5": replace(pyramid, pyramid_gain=0.5),
-        "pyramid gain 0.7": replace(pyramid, pyramid_gain=0.7),
+        **{
+            f"pyramid gain {gain:g}, no stop": replace(pyramid, pyramid_gain=gain)
+            for gain in (round(chosen.pyramid_gain - 0.1, 2), round(chosen.pyramid_gain + 0.1, 2))
+        },
         "pyramid, history 100": replace(pyramid, lbfgs_history=100),
         "coarse 1/2 x 60, then stop": replace(chosen, coarse=((0.5, 60),)),
         "blurred init (2 px)": replace(chosen, blur=2.0),
@@ -113,8 +128,10 @@ class Pair:
 
     def key(self, spec: Spec) -> str:
         digest = hashlib.sha256()
-        for path in (self.content_path, self.style_path, *OPTIMISER_SOURCES):
+        for path in (self.content_path, self.style_path):
             digest.update(path.read_bytes())
+        for path in OPTIMISER_SOURCES:
+            digest.update(code_digest(path))
         what = [self.size, asdict(spec), self.info.key, self.pooling]
         digest.update(json.dumps(what).encode())
         return digest.hexdigest()[:16]
@@ -249,6 +266,20 @@ def report(name: str, ref: dict, got: dict) -> str:
 HEADER = f"{'run':<28} {'to 1%':>7} {'work':>7} {'loss':>8} {'style Δ':>8} {'content Δ':>8}"
 
 
+def setup(data: Path, pairs: int):
+    """The workflow's VGG19 (its pooling), its pooling, the device and the sample pairs
+    (photo, style image), the first `pairs` of them (0: all)."""
+    torch.manual_seed(0)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    info, pooling = network("vgg19"), schema_default("pooling")
+    layers = [*info.content_layers, *info.style_layers]
+    net = build_backbone(info, info.default_file(), layers, pooling).to(device)
+    photos = sorted(p for p in (data / "content").iterdir() if p.suffix in (".png", ".jpg"))
+    styles = sorted(p for p in (data / "style").iterdir() if p.suffix in (".png", ".jpg"))
+    combos = [(c, s) for c in photos for s in styles][: pairs or None]
+    return net, info, pooling, device, combos
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one pair at 128 px")
@@ -265,14 +296,7 @@ def main() -> None:
     if args.quick:
         args.sizes, args.pairs, args.candidates = [128], 1, "none"
 
-    torch.manual_seed(0)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    info, pooling = network("vgg19"), schema_default("pooling")
-    layers = [*info.content_layers, *info.style_layers]
-    net = build_backbone(info, info.default_file(), layers, pooling).to(device)
-    photos = sorted(p for p in (args.data / "content").iterdir() if p.suffix in (".png", ".jpg"))
-    styles = sorted(p for p in (args.data / "style").iterdir() if p.suffix in (".png", ".jpg"))
-    combos = [(c, s) for c in photos for s in styles][: args.pairs or None]
+    net, info, pooling, device, combos = setup(args.data, args.pairs)
     chosen = defaults()
     print(
         f"defaults: {chosen}, {pooling} pooling\n"
