@@ -22,7 +22,7 @@ import functools
 import hashlib
 import json
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -132,7 +132,12 @@ class Pair:
             digest.update(path.read_bytes())
         for path in OPTIMISER_SOURCES:
             digest.update(code_digest(path))
-        what = [self.size, asdict(spec), self.info.key, self.pooling]
+        # Float fields as floats, so that a tolerance of 0 and of 0.0 are one run.
+        settings = {
+            f.name: float(getattr(spec, f.name)) if f.type == "float" else getattr(spec, f.name)
+            for f in fields(spec)
+        }
+        what = [self.size, settings, self.info.key, self.pooling]
         digest.update(json.dumps(what).encode())
         return digest.hexdigest()[:16]
 
