@@ -228,18 +228,16 @@ def _strong_wolfe(pair: Pair, content, grams, evaluations: int, record):
     lbfgs = torch.optim.LBFGS([x], max_iter=1, history_size=50, line_search_fn="strong_wolfe")
     count = 0
 
+    def loss():
+        features = pair.net(x, method.layers)
+        return gatys_loss(
+            x, features, targets, grams, method.content_layers, method.style_layers, pair.weights()
+        )
+
     def closure():
         nonlocal count
         lbfgs.zero_grad()
-        terms = gatys_loss(
-            x,
-            pair.net(x, method.layers),
-            targets,
-            grams,
-            method.content_layers,
-            method.style_layers,
-            pair.weights(),
-        )
+        terms = loss()
         terms.total.sum().backward()
         count += 1
         record(
@@ -250,8 +248,8 @@ def _strong_wolfe(pair: Pair, content, grams, evaluations: int, record):
 
     while count < evaluations:
         lbfgs.step(closure)
-    with torch.no_grad():
-        final = float(closure())
+    with torch.no_grad():  # the loss where it ended (not an evaluation of the search)
+        final = float(loss().total.sum())
     return x.detach().clamp(0, 1).cpu(), final, count
 
 
