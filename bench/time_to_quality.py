@@ -3,6 +3,7 @@
     .venv/bin/python bench/time_to_quality.py               # every sample pair, 384 and 512 px
     .venv/bin/python bench/time_to_quality.py --quick       # one pair at 128 px, a few minutes
     .venv/bin/python bench/time_to_quality.py --candidates all --pairs 1 --sizes 384
+    .venv/bin/python bench/time_to_quality.py --sizes 512 --only "rocket x cafe"
 
 The reference is the method as it was: one scale, 300 L-BFGS steps on the pixels from
 the content, the catalog's VGG19 defaults.  Work is counted in full-size steps (a
@@ -294,12 +295,17 @@ def main() -> None:
         default="first",
         help="measure the other candidates on no pair, the first pair of each size, or all",
     )
+    parser.add_argument(
+        "--only", nargs="+", default=[], help="only the pairs whose name has one of these"
+    )
     parser.add_argument("--data", type=Path, default=REPO / "data")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.pairs, args.candidates = [128], 1, "none"
 
     net, info, pooling, device, combos = setup(args.data, args.pairs)
+    if args.only:
+        combos = [(c, s) for c, s in combos if any(o in f"{c.stem} x {s.stem}" for o in args.only)]
     chosen = defaults()
     print(
         f"defaults: {chosen}, {pooling} pooling\n"
