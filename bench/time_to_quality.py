@@ -43,8 +43,9 @@ from nst.outcome import TOTAL  # noqa: E402
 from nst.quality import Judge  # noqa: E402
 
 OUT = REPO / "bench" / "out" / "time_to_quality"
-# A cached run is redone when the code that makes it changes (its code, not its
-# comments or docstrings: a run costs minutes, see code_digest).
+# A cached run is redone when the code that makes it changes: these modules and this
+# file's run and _strong_wolfe (their code, not comments or docstrings: a run costs
+# minutes, see code_digest).
 OPTIMISER_SOURCES = [
     REPO / "scripts" / "nst" / f"{name}.py"
     for name in ("descent", "lbfgs", "losses", "pyramid", "stopping")
@@ -66,9 +67,12 @@ class Spec:
     line_search: bool = False  # torch's LBFGS with strong-Wolfe (evaluations counted)
 
 
-def code_digest(path: Path) -> bytes:
-    """The module's code without comments and docstrings (its AST, docstrings dropped)."""
+def code_digest(path: Path, only: tuple[str, ...] = ()) -> bytes:
+    """The module's code without comments and docstrings (its AST, docstrings dropped);
+    with `only`, just its top-level functions of those names."""
     tree = ast.parse(path.read_text())
+    if only:
+        tree.body = [node for node in tree.body if getattr(node, "name", None) in only]
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
@@ -133,6 +137,7 @@ class Pair:
             digest.update(path.read_bytes())
         for path in OPTIMISER_SOURCES:
             digest.update(code_digest(path))
+        digest.update(code_digest(Path(__file__), only=("run", "_strong_wolfe")))
         # Float fields as floats, so that a tolerance of 0 and of 0.0 are one run.
         settings = {
             f.name: float(getattr(spec, f.name)) if f.type == "float" else getattr(spec, f.name)
@@ -222,11 +227,24 @@ def run(pair: Pair, spec: Spec) -> dict:
 
 
 def _strong_wolfe(pair: Pair, content, grams, evaluations: int, record):
-    """torch.optim.LBFGS with its strong-Wolfe line search, stopped after `evaluations`."""
+    """torch.optim.LBFGS with its strong-Wolfe line search, for about `evaluations`
+    evaluations (its line search may finish a few past; all are counted)."""
     method = pair.method(Spec(), evaluations)
     targets = content_targets(pair.net, content, method)
     x = content.detach().clone().requires_grad_(True)
-    lbfgs = torch.optim.LBFGS([x], max_iter=1, history_size=50, line_search_fn="strong_wolfe")
+    # torch's thresholds are absolute (a curvature pair needs y.s > 1e-10, the first step
+    # is 1/|g|_1) and suit a loss near 1; ours starts near 1e6, where y.s drowns in
+    # float32 noise, the unit step overshoots to 1e23 and the search stalls.  So it sees
+    # the loss over its starting value; the tolerances are off, the count decides.
+    lbfgs = torch.optim.LBFGS(
+        [x],
+        max_iter=evaluations,
+        max_eval=evaluations,
+        history_size=50,
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+        line_search_fn="strong_wolfe",
+    )
     count = 0
 
     def loss():
@@ -235,20 +253,22 @@ def _strong_wolfe(pair: Pair, content, grams, evaluations: int, record):
             x, features, targets, grams, method.content_layers, method.style_layers, pair.weights()
         )
 
+    with torch.no_grad():
+        scale = float(loss().total.sum())
+
     def closure():
         nonlocal count
         lbfgs.zero_grad()
         terms = loss()
-        terms.total.sum().backward()
+        (terms.total.sum() / scale).backward()
         count += 1
         record(
             count,
             torch.stack([terms.content, terms.style, terms.tv, terms.total], 1).detach().cpu(),
         )
-        return terms.total.sum()
+        return float(terms.total.sum().detach()) / scale
 
-    while count < evaluations:
-        lbfgs.step(closure)
+    lbfgs.step(closure)
     with torch.no_grad():  # the loss where it ended (not an evaluation of the search)
         final = float(loss().total.sum())
     return x.detach().clamp(0, 1).cpu(), final, count
