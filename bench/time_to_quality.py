@@ -44,12 +44,13 @@ from nst.quality import Judge  # noqa: E402
 
 OUT = REPO / "bench" / "out" / "time_to_quality"
 # A cached run is redone when the code that makes it changes: these modules and this
-# file's run and _strong_wolfe (their code, not comments or docstrings: a run costs
-# minutes, see code_digest).
+# file's functions that make a run (their code, not comments or docstrings: a run
+# costs minutes, see code_digest).
 OPTIMISER_SOURCES = [
     REPO / "scripts" / "nst" / f"{name}.py"
     for name in ("descent", "lbfgs", "losses", "pyramid", "stopping")
 ]
+RUN_FUNCTIONS = ("run", "_strong_wolfe")
 REFERENCE_STEPS = 300
 
 
@@ -137,7 +138,7 @@ class Pair:
             digest.update(path.read_bytes())
         for path in OPTIMISER_SOURCES:
             digest.update(code_digest(path))
-        digest.update(code_digest(Path(__file__), only=("run", "_strong_wolfe")))
+        digest.update(code_digest(Path(__file__), only=RUN_FUNCTIONS))
         # Float fields as floats, so that a tolerance of 0 and of 0.0 are one run.
         settings = {
             f.name: float(getattr(spec, f.name)) if f.type == "float" else getattr(spec, f.name)
@@ -260,13 +261,14 @@ def _strong_wolfe(pair: Pair, content, grams, evaluations: int, record):
         nonlocal count
         lbfgs.zero_grad()
         terms = loss()
-        (terms.total.sum() / scale).backward()
+        total = terms.total.sum()
+        (total / scale).backward()
         count += 1
         record(
             count,
             torch.stack([terms.content, terms.style, terms.tv, terms.total], 1).detach().cpu(),
         )
-        return float(terms.total.sum().detach()) / scale
+        return float(total.detach()) / scale
 
     lbfgs.step(closure)
     with torch.no_grad():  # the loss where it ended (not an evaluation of the search)
